@@ -1,0 +1,1 @@
+"""AASEE guest layer."""

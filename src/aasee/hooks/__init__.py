@@ -1,0 +1,1 @@
+"""AASEE hooks layer."""

@@ -1,0 +1,1 @@
+"""AASEE images layer."""

@@ -1,0 +1,1 @@
+"""AASEE processing layer."""

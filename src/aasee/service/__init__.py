@@ -1,0 +1,1 @@
+"""AASEE service layer."""

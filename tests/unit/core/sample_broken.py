@@ -1,0 +1,3 @@
+"""A hook module that fails while being imported (for load-error tests)."""
+
+raise RuntimeError("broken on import")
