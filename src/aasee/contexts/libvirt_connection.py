@@ -1,0 +1,113 @@
+"""Connections to libvirt, starting the daemons when no init system manages them.
+
+On machines without systemd (containers, CI runners, these build hosts) nothing starts
+``virtlogd`` and ``libvirtd``; as root we start them ourselves rather than fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import time
+
+import libvirt
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URI = "qemu:///system"
+SYSTEM_SOCKET = "/run/libvirt/libvirt-sock"
+
+
+class LibvirtUnavailable(Exception):
+    """libvirt cannot be reached; the message says how to fix it."""
+
+
+def _silence_default_handler() -> None:
+    # libvirt prints every error to stderr by default; we raise them as exceptions instead.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+def _daemon_running(name: str) -> bool:
+    result = subprocess.run(["pgrep", "-x", name], capture_output=True, check=False)
+    return result.returncode == 0
+
+
+KVM_MASK = "/run/aasee-kvm-mask"
+
+
+def _start(argv: list[str]) -> None:
+    try:
+        subprocess.run(argv, check=True, capture_output=True)
+    except subprocess.CalledProcessError as exc:
+        raise LibvirtUnavailable(
+            f"cannot start {argv[0]}: {exc.stderr.decode(errors='replace').strip()}"
+        ) from exc
+
+
+def _wait_socket(present: bool) -> None:
+    deadline = time.monotonic() + 15
+    while os.path.exists(SYSTEM_SOCKET) != present and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _prime_capabilities(binary: str) -> None:
+    """Have libvirt probe QEMU once in a namespace where /dev/kvm cannot be opened.
+
+    On a host whose /dev/kvm exists but hangs guests, libvirt's own capability probe keeps
+    finding its cache outdated and re-probes QEMU (about a minute) on every VM start. A
+    probe made where /dev/kvm is a file QEMU cannot open records the truth (no KVM), and
+    libvirt keeps that cache afterwards. Only used when the boot probe proved KVM broken.
+    """
+    with open(KVM_MASK, "w"):
+        pass
+    os.chmod(KVM_MASK, 0o600)
+    _start(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            f'mount --bind {KVM_MASK} /dev/kvm && exec "$0" -d', binary])
+    _wait_socket(True)
+    try:
+        conn = libvirt.open(DEFAULT_URI)
+        conn.getDomainCapabilities(None, "x86_64", "pc", "qemu", 0)
+        conn.close()
+    except libvirt.libvirtError as exc:
+        log.warning("priming libvirt's QEMU capabilities failed: %s", exc)
+    finally:
+        subprocess.run(["pkill", "-x", "libvirtd"], check=False)
+        deadline = time.monotonic() + 15
+        while _daemon_running("libvirtd") and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def ensure_daemons(kvm_broken: bool = False) -> None:
+    """Start virtlogd and libvirtd if this is a root host where nothing else does."""
+    if os.geteuid() != 0:
+        return
+    for daemon in ("virtlogd", "libvirtd"):
+        if _daemon_running(daemon):
+            continue
+        binary = shutil.which(daemon) or f"/usr/sbin/{daemon}"
+        if not os.path.exists(binary):
+            raise LibvirtUnavailable(f"{daemon} is not installed; run `make install` first")
+        if daemon == "libvirtd" and kvm_broken and os.path.exists("/dev/kvm"):
+            log.info("priming libvirt's QEMU capabilities without KVM")
+            _prime_capabilities(binary)
+        log.info("starting %s (no init system is managing it)", daemon)
+        _start([binary, "-d"])
+    _wait_socket(True)
+
+
+def connect(uri: str = DEFAULT_URI, kvm_broken: bool = False) -> libvirt.virConnect:
+    _silence_default_handler()
+    if uri == DEFAULT_URI:
+        ensure_daemons(kvm_broken)
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        raise LibvirtUnavailable(
+            f"cannot connect to libvirt at {uri}: {exc}. Is libvirtd running "
+            "(`libvirtd -d` as root) and do you have access to it?"
+        ) from exc
+    if conn is None:
+        raise LibvirtUnavailable(f"cannot connect to libvirt at {uri}")
+    return conn

@@ -1,0 +1,373 @@
+"""The report's data model (pydantic), version ``1.0``.
+
+Owns the shape of everything a report holds; ``schema/report.schema.json`` documents the same
+shape for consumers and must be kept in step with it (a unit test checks both agree).
+
+Times: ``time``/``start``/``exit`` fields are seconds of the guest's CLOCK_MONOTONIC as the
+trace recorded them; each has a ``*_utc`` twin, an ISO-8601 UTC string derived from the
+clock pairing the agent reported, or ``null`` when no pairing was available. ``pid`` fields
+are guest pids; ``process`` fields are process keys (``"<pid>@<start>"``) that stay unique
+when the guest reuses a pid.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AgentExit",
+    "Analysis",
+    "AnalysisMeta",
+    "Bind",
+    "ClockSync",
+    "Connection",
+    "DirectoryOpen",
+    "DnsQuery",
+    "ExecRecord",
+    "FileAccess",
+    "FileChmod",
+    "FileCreate",
+    "FileDelete",
+    "FileLink",
+    "FileMkdir",
+    "FileRename",
+    "Files",
+    "Network",
+    "Output",
+    "Process",
+    "ProcessTreeNode",
+    "PtraceCall",
+    "Report",
+    "Sample",
+    "Syscalls",
+    "TraceInfo",
+    "UdpSend",
+    "UnixSocket",
+]
+
+SCHEMA_VERSION = "1.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Sample(_Model):
+    """The file that was analysed."""
+
+    name: str
+    size: int = Field(ge=0)
+    md5: str
+    sha1: str
+    sha256: str
+    type: str | None = None
+
+
+class ClockSync(_Model):
+    """One instant read on both guest clocks: maps trace times to wall-clock time."""
+
+    monotonic: float
+    epoch: float
+
+
+class AgentExit(_Model):
+    """An exit the in-guest agent observed with waitpid() for a process it started."""
+
+    pid: int | None = None
+    time: float | None = None
+    time_utc: str | None = None
+    code: int | None = None
+    signal: int | None = None
+
+
+class TraceInfo(_Model):
+    """How complete the kernel trace is: what was parsed, skipped and lost."""
+
+    events: int = 0
+    lines: int = 0
+    skipped: int = 0
+    lost: int = 0
+    too_long: int = 0
+    malformed: int = 0
+    garbage: int = 0
+    joined: int = 0
+    interrupted: int = 0
+    pre_exec_dropped: int = 0
+    by_event: dict[str, int] = Field(default_factory=dict)
+    truncated: dict[str, int] = Field(default_factory=dict)
+
+
+def _iso(value: object) -> object:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value
+
+
+class AnalysisMeta(_Model):
+    """What the caller knows about the run itself (the part of ``analysis`` it supplies)."""
+
+    id: str
+    started: str | None = None
+    ended: str | None = None
+    timeout: float | None = None
+    hypervisor: str | None = None
+    accel: str | None = None
+    guest_image: str | None = None
+    boot: str | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("started", "ended", mode="before")
+    @classmethod
+    def _datetime_to_iso(cls, value: object) -> object:
+        return _iso(value)
+
+
+class Analysis(AnalysisMeta):
+    """The run: caller metadata plus clock pairing, agent exits and trace completeness."""
+
+    clock: ClockSync | None = None
+    exits: list[AgentExit] = Field(default_factory=list)
+    trace: TraceInfo = Field(default_factory=TraceInfo)
+
+
+class ExecRecord(_Model):
+    """One successful execve() of a process."""
+
+    time: float
+    time_utc: str | None = None
+    filename: str
+    argv: list[str] = Field(default_factory=list)
+    argc: int | None = None
+    argv_truncated: bool = False
+
+
+class Process(_Model):
+    """One process (thread group); threads are folded in and listed by id."""
+
+    key: str
+    pid: int
+    ppid: int | None = None
+    parent: str | None = None
+    comm: str = ""
+    image: str | None = None
+    argv: list[str] = Field(default_factory=list)
+    argv_truncated: bool = False
+    cwd: str | None = None
+    start: float | None = None
+    start_utc: str | None = None
+    exit: float | None = None
+    exit_utc: str | None = None
+    exit_code: int | None = None
+    exit_signal: int | None = None
+    exit_signal_name: str | None = None
+    threads: list[int] = Field(default_factory=list)
+    execs: list[ExecRecord] = Field(default_factory=list)
+    children: list[str] = Field(default_factory=list)
+
+
+class ProcessTreeNode(_Model):
+    """A process in the nested tree; details are in the flat ``processes`` list by key."""
+
+    key: str
+    pid: int
+    comm: str = ""
+    image: str | None = None
+    argv: list[str] = Field(default_factory=list)
+    children: list[ProcessTreeNode] = Field(default_factory=list)
+    truncated: bool = False
+
+
+class _Attempt(_Model):
+    pid: int
+    process: str
+    time: float
+    time_utc: str | None = None
+    count: int = 1
+    ok: bool | None = None
+    error: str | None = None
+
+
+class FileAccess(_Attempt):
+    """A file opened for reading, or for writing (write, read-write, create, truncate, append)."""
+
+    path: str
+    flags: str
+
+
+class DirectoryOpen(_Attempt):
+    """A directory opened (O_DIRECTORY), typically to list it."""
+
+    path: str
+
+
+class FileCreate(_Attempt):
+    """A file opened with O_CREAT that succeeded (it may have existed unless O_EXCL)."""
+
+    path: str
+    mode: str | None = None
+    exclusive: bool = False
+
+
+class FileDelete(_Attempt):
+    """A file unlinked or a directory removed."""
+
+    path: str
+    op: Literal["unlink", "rmdir"]
+
+
+class FileRename(_Attempt):
+    """A rename (or move) from ``src`` to ``dst``."""
+
+    src: str
+    dst: str
+
+
+class FileChmod(_Attempt):
+    """A permission change; ``path`` is null for fchmod on an unknown descriptor."""
+
+    path: str | None
+    fd: int | None = None
+    mode: str
+    op: Literal["chmod", "fchmodat", "fchmod"]
+
+
+class FileMkdir(_Attempt):
+    """A directory created."""
+
+    path: str
+    mode: str | None = None
+
+
+class FileLink(_Attempt):
+    """A symbolic or hard link created at ``path`` pointing to ``target``."""
+
+    kind: Literal["symlink", "link"]
+    target: str
+    path: str
+
+
+class Files(_Model):
+    read: list[FileAccess] = Field(default_factory=list)
+    written: list[FileAccess] = Field(default_factory=list)
+    created: list[FileCreate] = Field(default_factory=list)
+    deleted: list[FileDelete] = Field(default_factory=list)
+    renamed: list[FileRename] = Field(default_factory=list)
+    chmod: list[FileChmod] = Field(default_factory=list)
+    mkdir: list[FileMkdir] = Field(default_factory=list)
+    links: list[FileLink] = Field(default_factory=list)
+    directories: list[DirectoryOpen] = Field(default_factory=list)
+
+
+class _Endpoint(_Model):
+    pid: int
+    process: str
+    time: float
+    time_utc: str | None = None
+    count: int = 1
+    result: str | None = None
+
+
+class Connection(_Endpoint):
+    """An outgoing connect() to an IP endpoint; ``result`` is "ok" or an errno name."""
+
+    proto: str
+    family: Literal["ipv4", "ipv6"]
+    dst_ip: str
+    dst_port: int
+
+
+class Bind(_Endpoint):
+    """A socket bound to a local IP address and port."""
+
+    proto: str
+    family: Literal["ipv4", "ipv6"]
+    ip: str
+    port: int
+
+
+class UdpSend(_Endpoint):
+    """UDP datagrams sent to one destination; ``bytes`` is the sum of payload sizes."""
+
+    family: Literal["ipv4", "ipv6"]
+    dst_ip: str
+    dst_port: int
+    bytes: int = 0
+
+
+class DnsQuery(_Endpoint):
+    """A datagram to port 53: a DNS query attempt (the payload is not decoded yet)."""
+
+    server: str
+    port: int
+    query: str | None = None
+
+
+class UnixSocket(_Endpoint):
+    """A connect() to a Unix-domain socket; the path is what the probe captured."""
+
+    op: Literal["connect"]
+    path: str
+    path_truncated: bool
+
+
+class Network(_Model):
+    connections: list[Connection] = Field(default_factory=list)
+    binds: list[Bind] = Field(default_factory=list)
+    udp: list[UdpSend] = Field(default_factory=list)
+    dns: list[DnsQuery] = Field(default_factory=list)
+    unix: list[UnixSocket] = Field(default_factory=list)
+
+
+class PtraceCall(_Model):
+    """A ptrace() request, the classic anti-debugging probe when it is PTRACE_TRACEME."""
+
+    pid: int
+    process: str
+    time: float
+    time_utc: str | None = None
+    request: int
+    request_name: str | None = None
+    target: int | None = None
+    ok: bool | None = None
+    error: str | None = None
+
+
+class Syscalls(_Model):
+    """System call counts from the raw syscall trace (entries, by name)."""
+
+    total: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    per_process: dict[str, dict[str, int]] = Field(default_factory=dict)
+    ptrace: list[PtraceCall] = Field(default_factory=list)
+
+
+class Output(_Model):
+    """Bounded excerpts of what the sample wrote to its stdout and stderr."""
+
+    stdout: str = ""
+    stderr: str = ""
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+
+
+class Report(_Model):
+    """A complete analysis report."""
+
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    sample: Sample
+    analysis: Analysis
+    processes: list[Process] = Field(default_factory=list)
+    process_tree: list[ProcessTreeNode] = Field(default_factory=list)
+    files: Files = Field(default_factory=Files)
+    network: Network = Field(default_factory=Network)
+    syscalls: Syscalls = Field(default_factory=Syscalls)
+    output: Output = Field(default_factory=Output)
+    errors: list[str] = Field(default_factory=list)
