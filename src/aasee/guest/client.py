@@ -63,6 +63,7 @@ class PingReply(_Strict):
 class ExecReply(_Strict):
     pid: int = Field(ge=1, le=1 << 22)
     time: float
+    monotonic: float
 
 
 class TraceStopReply(_Strict):

@@ -66,9 +66,10 @@ RECIPES = {"debian-bookworm-amd64": GuestRecipe()}
 
 def _run(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(
+        result: subprocess.CompletedProcess[str] = subprocess.run(
             list(argv), check=True, capture_output=True, text=True, **kwargs  # type: ignore[call-overload]
         )
+        return result
     except FileNotFoundError as exc:
         raise ImageError(f"{argv[0]} is not installed; run `make install` first") from exc
     except subprocess.CalledProcessError as exc:

@@ -1,0 +1,47 @@
+# AASEE: `make run` installs everything, builds the default guest and analyses the demo
+# sample; `make test` installs everything and runs the whole suite (VM tests included).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev \
+	pkg-config gcc libc6-dev debootstrap e2fsprogs cpio kmod file libmagic1 iproute2 \
+	util-linux procps
+DEMO_TIMEOUT ?= 20
+
+.PHONY: install system-packages python-packages image run test lint clean
+
+install: system-packages python-packages
+
+system-packages:
+	@if dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -vq 'install ok installed' \
+	   || [ $$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | wc -l) -lt $(words $(APT_PACKAGES)) ]; then \
+		echo "installing Debian packages"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+	else echo "Debian packages already installed"; fi
+
+python-packages: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	ln -sf $(CURDIR)/$(BIN)/aasee /usr/local/bin/aasee
+	touch $@
+
+image: install
+	$(BIN)/aasee image build
+
+run: image
+	$(BIN)/aasee analyze src/aasee/demo/dropper.sh --timeout $(DEMO_TIMEOUT) --out analysis-demo
+
+test: image
+	$(BIN)/pytest -q
+
+lint: python-packages
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf analysis-demo .pytest_cache .mypy_cache

@@ -1,0 +1,195 @@
+"""The ``aasee`` command: analyse samples, build and list guest images, clean up.
+
+Exit codes: 0 the analysis ran (whatever the sample did); 2 bad input (sample, options,
+image missing); 3 the sandbox itself failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from aasee import __version__
+from aasee.cli.summary_view import render_summary
+
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+EXIT_BAD_INPUT = 2
+EXIT_SANDBOX = 3
+
+
+def _sigterm_as_interrupt() -> None:
+    # SIGTERM (from a service manager or `kill`) must clean up like Ctrl-C does.
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="aasee")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages to stderr.")
+def main(verbose: bool) -> None:
+    """AASEE: run unknown programs in disposable VMs and report what they do."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # The level sits on the handler: analyses raise the "aasee" logger to DEBUG for their
+    # own analysis.log, and that must not flood the terminal.
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.DEBUG if verbose else logging.WARNING)
+    _sigterm_as_interrupt()
+
+
+@main.command()
+@click.argument("sample", type=click.Path(path_type=Path))
+@click.option("--timeout", "-t", default=60.0, show_default=True, help="Seconds to watch.")
+@click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path),
+              help="Results directory (default ./analysis-<id>).")
+@click.option("--image", default="debian-bookworm-amd64", show_default=True,
+              help="Guest image name or path to its NAME.json.")
+@click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default=None,
+              help="Accelerator (default: auto = KVM if a boot probe works, else TCG).")
+@click.option("--network", type=click.Choice(["isolated", "none"]), default="isolated",
+              show_default=True, help="isolated: a NIC that reaches nothing; none: no NIC.")
+@click.option("--arg", "arguments", multiple=True, help="Argument for the sample (repeatable).")
+@click.option("--user", default="root", show_default=True, help="Guest user to run as.")
+@click.option("--memory", default=1024, show_default=True, help="Guest memory in MiB.")
+@click.option("--stop-on-exit", is_flag=True, help="End early once the sample's process exits.")
+@click.option("--no-raw-syscalls", is_flag=True, help="Skip the raw syscall log.")
+@click.option("--hooks", "hooks_config", type=click.Path(exists=True, dir_okay=False),
+              help="Extra hooks configuration (SEE JSON shape).")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
+def analyze(sample: Path, timeout: float, out_dir: Path | None, image: str, accel: str | None,
+            network: str, arguments: tuple[str, ...], user: str, memory: int,
+            stop_on_exit: bool, no_raw_syscalls: bool, hooks_config: str | None,
+            as_json: bool) -> None:
+    """Run SAMPLE in a disposable VM and write report.json, trace, pcap and logs."""
+    import uuid
+
+    from aasee.images.store import ImageError
+    from aasee.service.analysis import AnalysisError, AnalysisOptions, SampleError, run_analysis
+
+    options = AnalysisOptions(timeout=timeout, image=image, network=network,
+                              arguments=list(arguments), user=user, memory_mib=memory,
+                              stop_on_exit=stop_on_exit, raw_syscalls=not no_raw_syscalls,
+                              hooks_config=hooks_config)
+    if accel:
+        options.accel = accel
+    analysis_id = str(uuid.uuid4())
+    out_dir = out_dir or Path(f"analysis-{analysis_id[:8]}")
+    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                        TimeElapsedColumn(), console=console, transient=True)
+    try:
+        with progress:
+            task = progress.add_task("starting", total=None)
+
+            def on_progress(phase: str, fraction: float | None) -> None:
+                progress.update(task, description=phase,
+                                total=1.0 if fraction is not None else None,
+                                completed=fraction or 0)
+
+            result = run_analysis(sample, out_dir, options, on_progress, analysis_id)
+    except SampleError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_BAD_INPUT)
+    except ImageError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_BAD_INPUT)
+    except AnalysisError as exc:
+        console.print(f"[red]sandbox failure:[/red] {exc}")
+        console.print(f"details: {out_dir / 'analysis.log'}")
+        sys.exit(EXIT_SANDBOX)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: the VM and its files were cleaned up[/yellow]")
+        sys.exit(130)
+    if as_json:
+        out.print_json(json.dumps(result.report))
+    else:
+        render_summary(out, result.report, result.out_dir, result.wall_seconds)
+
+
+@main.group()
+def image() -> None:
+    """Build and list guest images."""
+
+
+@image.command("build")
+@click.option("--name", default="debian-bookworm-amd64", show_default=True)
+@click.option("--force", is_flag=True, help="Rebuild even if the cached image is current.")
+def image_build(name: str, force: bool) -> None:
+    """Build a guest image from Debian packages (cached by its inputs)."""
+    from aasee.contexts.libvirt_connection import LibvirtUnavailable
+    from aasee.images.builder import RECIPES, ImageBuilder
+    from aasee.images.providers import register_pool
+    from aasee.images.store import ImageError
+
+    if name not in RECIPES:
+        console.print(f"[red]error:[/red] no recipe '{name}'; known: {', '.join(RECIPES)}")
+        sys.exit(EXIT_BAD_INPUT)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("building", total=None)
+
+        def step(message: str) -> None:
+            progress.update(task, description=message)
+            console.log(message)
+
+        try:
+            built = ImageBuilder(RECIPES[name], progress=step).build(force=force)
+        except ImageError as exc:
+            console.print(f"[red]image build failed:[/red] {exc}")
+            sys.exit(EXIT_SANDBOX)
+    try:
+        pool = register_pool()
+        console.log(f"image directory registered as libvirt storage pool '{pool}'")
+    except LibvirtUnavailable as exc:
+        console.print(f"[yellow]warning:[/yellow] libvirt pool not registered: {exc}")
+    out.print(f"{built.name}: {built.disk} ({built.size_bytes / 1e6:.0f} MB), kernel "
+              f"{built.kernel_release}, agent {built.agent_version}")
+
+
+@image.command("list")
+def image_list() -> None:
+    """List the guest images available on this host."""
+    from aasee.images.store import ImageError, image_dir, list_images
+
+    try:
+        images = list_images()
+    except ImageError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_BAD_INPUT)
+    if not images:
+        out.print(f"no images in {image_dir()}: build one with `aasee image build`")
+        return
+    table = Table("name", "arch", "os", "kernel", "agent", "size", "built")
+    for item in images:
+        table.add_row(item.name, item.arch, item.os, item.kernel_release, item.agent_version,
+                      f"{item.size_bytes / 1e6:.0f} MB", item.built_at)
+    out.print(table)
+
+
+@main.command()
+def cleanup() -> None:
+    """Remove leftovers of analyses whose process died (run directories, domains)."""
+    from aasee.contexts.libvirt_qemu import list_sandbox_domains, sweep_stale_runs
+    from aasee.images.store import aasee_home
+
+    removed = sweep_stale_runs(aasee_home() / "runs")
+    out.print(f"removed {len(removed)} stale run directories")
+    for name in list_sandbox_domains():
+        out.print(f"domain still defined: {name}")
+
+
+if __name__ == "__main__":
+    main()

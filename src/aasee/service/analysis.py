@@ -1,0 +1,283 @@
+"""One analysis, end to end: sandbox up, sample in, watch, sandbox down, report out.
+
+This is the orchestration the CLI and (later) the workers share. It builds an
+``Environment`` from the libvirt QEMU context and the bundled hooks, drives the VM through
+its lifecycle events, and hands the raw artefacts to processing once the VM is gone (a
+report is never built while holding a VM).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aasee.contexts.accel import AccelChoice, choose_accel
+from aasee.contexts.libvirt_connection import LibvirtUnavailable
+from aasee.contexts.libvirt_qemu import ContextError, GuestSpec, LibvirtQemuContext, QemuConfig
+from aasee.core import ConfigError, Environment, Event, HookLoadError, load_hooks_config
+from aasee.guest.client import AgentClient, AgentError
+from aasee.hooks import DEFAULT_HOOKS
+from aasee.images.providers import ProviderConfig, provider_from_config
+from aasee.images.store import GuestImage, ImageError, aasee_home, cache_dir
+from aasee.service.report_inputs import RunRecord, build_and_write_report
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float | None], None]
+MAX_SAMPLE_BYTES = 256 << 20
+
+
+class AnalysisError(Exception):
+    """The sandbox failed (not the sample): nothing trustworthy was produced."""
+
+
+class SampleError(AnalysisError):
+    """The sample given cannot be analysed (missing, empty, unreadable, too large)."""
+
+
+@dataclass
+class AnalysisOptions:
+    timeout: float = 60.0
+    image: str = "debian-bookworm-amd64"
+    image_provider: dict[str, Any] | None = None
+    accel: str = field(default_factory=lambda: os.environ.get("AASEE_ACCEL", "auto"))
+    memory_mib: int = 1024
+    vcpus: int = 1
+    network: str = "isolated"
+    arguments: list[str] = field(default_factory=list)
+    user: str = "root"
+    raw_syscalls: bool = True
+    stop_on_exit: bool = False
+    boot_timeout: float = 180.0
+    hooks_config: str | None = None
+
+
+@dataclass
+class AnalysisResult:
+    analysis_id: str
+    out_dir: Path
+    report: dict[str, Any]
+    wall_seconds: float
+
+
+def check_sample(path: Path) -> bytes:
+    if not path.exists():
+        raise SampleError(f"sample {path} does not exist")
+    if not path.is_file():
+        raise SampleError(f"sample {path} is not a regular file")
+    try:
+        data = path.read_bytes()
+    except PermissionError as exc:
+        raise SampleError(f"sample {path} is not readable: {exc.strerror}") from exc
+    except OSError as exc:
+        raise SampleError(f"cannot read sample {path}: {exc}") from exc
+    if not data:
+        raise SampleError(f"sample {path} is empty: there is nothing to run")
+    if len(data) > MAX_SAMPLE_BYTES:
+        raise SampleError(f"sample {path} is larger than {MAX_SAMPLE_BYTES >> 20} MiB")
+    return data
+
+
+def resolve_image(options: AnalysisOptions) -> GuestImage:
+    config = options.image_provider or {"name": options.image}
+    try:
+        return provider_from_config(ProviderConfig.model_validate(config)).image
+    except ImageError:
+        raise
+    except ValueError as exc:
+        raise ImageError(f"invalid image provider configuration: {exc}") from exc
+
+
+def _hooks_configuration(options: AnalysisOptions, sample: Path, out_dir: Path) -> dict[str, Any]:
+    generic = {
+        "results_dir": str(out_dir),
+        "sample_path": str(sample),
+        "sample_name": sample.name,
+        "timeout": options.timeout,
+        "arguments": list(options.arguments),
+        "user": options.user,
+        "raw_syscalls": options.raw_syscalls,
+        "stop_on_exit": options.stop_on_exit,
+    }
+    hooks: list[dict[str, Any]] = [{"name": name} for name in DEFAULT_HOOKS]
+    if options.hooks_config:
+        extra = load_hooks_config(options.hooks_config)
+        generic.update(extra.configuration)
+        hooks += [spec.model_dump() for spec in extra.hooks]
+    return {"configuration": generic, "hooks": hooks}
+
+
+class _Watcher:
+    """Collects the facts hooks announce through events while the VM runs."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self.done = threading.Event()
+        self.end_reason = "timeout"
+
+    def __call__(self, event: Event) -> None:
+        name = event.name
+        if name == "sample_started":
+            self.record.root_pid = int(event.pid)
+            self.record.argv = list(event.argv)
+            self.record.initial_cwd = str(event.cwd)
+            self.record.clock_sync = (float(event.monotonic), float(event.time))
+            self.record.sample_started = float(event.time)
+        elif name == "sample_exited":
+            self.record.exits.append(dict(event.payload))
+        elif name == "trace_stopped":
+            self.record.trace_lost = int(event.lost)
+            self.record.trace_truncated = bool(event.truncated)
+            self.record.errors += [f"tracer: {e}" for e in event.errors]
+        elif name == "trace_started":
+            self.record.errors += [f"tracer: {e}" for e in event.errors]
+        elif name == "analysis_end":
+            self.end_reason = str(event.reason)
+            self.done.set()
+
+
+def run_analysis(
+    sample: Path,
+    out_dir: Path,
+    options: AnalysisOptions | None = None,
+    progress: Progress | None = None,
+    analysis_id: str | None = None,
+) -> AnalysisResult:
+    options = options or AnalysisOptions()
+    say = progress or (lambda _phase, _fraction: None)
+    analysis_id = analysis_id or str(uuid.uuid4())
+    wall_start = time.monotonic()
+    data = check_sample(sample)
+    if options.timeout <= 0:
+        raise SampleError("timeout must be a positive number of seconds")
+    image = resolve_image(options)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out_dir / "analysis.log", mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    root_logger = logging.getLogger("aasee")
+    root_logger.addHandler(handler)
+    previous_level = root_logger.level
+    root_logger.setLevel(logging.DEBUG)
+    try:
+        return _run(sample, data, out_dir, options, image, say, analysis_id, wall_start)
+    finally:
+        root_logger.removeHandler(handler)
+        root_logger.setLevel(previous_level)
+        handler.close()
+
+
+def _run(
+    sample: Path,
+    data: bytes,
+    out_dir: Path,
+    options: AnalysisOptions,
+    image: GuestImage,
+    say: Progress,
+    analysis_id: str,
+    wall_start: float,
+) -> AnalysisResult:
+    log.info("analysis %s of %s (%d bytes) on image %s", analysis_id, sample, len(data),
+             image.name)
+    say("choosing accelerator", None)
+    accel: AccelChoice = choose_accel(image.kernel, options.accel, cache_dir())
+    log.info("accelerator: %s — %s", accel.accel, accel.reason)
+    record = RunRecord(
+        analysis_id=analysis_id,
+        sample_path=sample,
+        sample_bytes=data,
+        out_dir=out_dir,
+        image=image,
+        accel=accel,
+        timeout=options.timeout,
+        started=datetime.now(UTC),
+        network=options.network,
+    )
+    qemu = QemuConfig(
+        guest=GuestSpec(image.name, image.disk, image.kernel, image.initrd, image.cmdline),
+        accel=accel,
+        runs_dir=aasee_home() / "runs",
+        memory_mib=options.memory_mib,
+        vcpus=options.vcpus,
+        network=options.network,
+    )
+    try:
+        hooks_config = _hooks_configuration(options, sample, out_dir)
+        environment = Environment(lambda ident: LibvirtQemuContext(ident, qemu), hooks_config,
+                                  identifier=analysis_id)
+    except ConfigError as exc:
+        raise AnalysisError(f"hooks configuration: {exc}") from exc
+    watcher = _Watcher(record)
+    timings = record.timings
+    agent: AgentClient | None = None
+    try:
+        say("preparing sandbox", None)
+        with environment:
+            context = environment.context
+            assert isinstance(context, LibvirtQemuContext)
+            context.subscribe("*", watcher)
+            t0 = time.monotonic()
+            say("booting guest", None)
+            context.poweron()
+            timings["vm_start"] = round(time.monotonic() - t0, 3)
+            agent = AgentClient(context.agent_socket)
+            agent.connect(timeout=30)
+            ping = agent.wait_ready(options.boot_timeout)
+            timings["agent_ready"] = round(time.monotonic() - t0, 3)
+            log.info("agent %s ready %.2f s after VM start (guest kernel %s)",
+                     ping.agent_version, timings["agent_ready"], ping.kernel)
+            record.agent_version = ping.agent_version
+            record.guest_kernel = ping.kernel
+            agent.set_time(time.time())
+            say("starting sample", None)
+            context.trigger("agent_ready", agent=agent)
+            failures = [e for e in context.bus.errors if e.event == "agent_ready"]
+            if failures:
+                raise AnalysisError(f"could not start the sample: {failures[0].error}")
+            timings["sample_started"] = round(time.monotonic() - t0, 3)
+            log.info("sample started as pid %s: %s", record.root_pid, record.argv)
+            run_start = time.monotonic()
+            while not watcher.done.wait(0.25):
+                elapsed = time.monotonic() - run_start
+                say("running sample", min(elapsed / options.timeout, 1.0))
+                if not context.is_running():
+                    watcher.end_reason = "the guest powered off"
+                    record.errors.append("the guest stopped before the timeout")
+                    break
+            record.end_reason = watcher.end_reason
+            log.info("run ended (%s); powering the VM off", record.end_reason)
+            say("stopping guest", None)
+            context.poweroff()
+            timings["run"] = round(time.monotonic() - run_start, 3)
+            agent.close()
+            agent = None
+            record.errors += [str(e) for e in context.bus.errors]
+    except (HookLoadError, ContextError, LibvirtUnavailable, AgentError, ImageError,
+            TimeoutError) as exc:
+        raise AnalysisError(str(exc)) from exc
+    finally:
+        if agent is not None:
+            agent.close()
+    record.ended = datetime.now(UTC)
+    say("processing", None)
+    report = build_and_write_report(record)
+    wall = time.monotonic() - wall_start
+    log.info("analysis %s finished in %.1f s", analysis_id, wall)
+    return AnalysisResult(analysis_id, out_dir, report, wall)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
