@@ -1,0 +1,54 @@
+"""Fixtures for tests that boot real guests: the image, compiled test programs, leak checks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aasee.contexts.libvirt_qemu import list_sandbox_domains
+from aasee.images.builder import RECIPES, ImageBuilder
+from aasee.images.store import GuestImage, aasee_home
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+@pytest.fixture(scope="session")
+def guest_image() -> GuestImage:
+    """The default guest, built (or taken from the cache) once per session."""
+    return ImageBuilder(RECIPES["debian-bookworm-amd64"]).build()
+
+
+@pytest.fixture(scope="session")
+def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Test programs compiled statically on the host, so they run on any guest."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.fail("gcc is needed to build the test programs: run `make install`")
+    out = tmp_path_factory.mktemp("programs")
+    built: dict[str, Path] = {}
+    for source in PROGRAMS.glob("*.c"):
+        binary = out / source.stem
+        subprocess.run([gcc, "-static", "-O1", "-o", str(binary), str(source)], check=True)
+        built[source.stem] = binary
+    return built
+
+
+def leftovers() -> tuple[list[str], list[str]]:
+    runs = aasee_home() / "runs"
+    run_dirs = sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
+    return list_sandbox_domains(), run_dirs
+
+
+@pytest.fixture
+def no_leftovers() -> Iterator[None]:
+    """Asserts that the test left no libvirt domain and no run directory behind."""
+    before = leftovers()
+    yield
+    after = leftovers()
+    assert after[0] == [d for d in before[0] if d in after[0]], f"domains left: {after[0]}"
+    new_runs = sorted(set(after[1]) - set(before[1]))
+    assert not new_runs, f"run directories left: {new_runs}"
