@@ -46,8 +46,11 @@ def test_behaviour_program_is_fully_reported(
     assert report["sample"]["sha256"] and report["sample"]["size"] > 0
 
     procs = report["processes"]
-    root = next(p for p in procs if p["image"] == "/tmp/behaviour" and p.get("ppid") not in
-                {q["pid"] for q in procs})
+    root = next(
+        p
+        for p in procs
+        if p["image"] == "/tmp/behaviour" and p.get("ppid") not in {q["pid"] for q in procs}
+    )
     root_pid = root["pid"]
     assert root["exit_code"] == 7
     # parent -> first child (exits at once) -> daemonized grandchild
@@ -64,8 +67,10 @@ def test_behaviour_program_is_fully_reported(
     assert any(w["pid"] == root_pid for w in _by_path(written, "/tmp/aasee-written.txt"))
     assert any(d["pid"] == root_pid for d in _by_path(files["deleted"], "/tmp/aasee-deleted.txt"))
     renames = [r for r in files["renamed"] if r["pid"] == root_pid]
-    assert any(r["src"] == "/tmp/aasee-written.txt" and r["dst"] ==
-               "/tmp/aasee-renamed.txt" for r in renames), renames
+    assert any(
+        r["src"] == "/tmp/aasee-written.txt" and r["dst"] == "/tmp/aasee-renamed.txt"
+        for r in renames
+    ), renames
     chmods = _by_path(files["chmod"], "/tmp/aasee-renamed.txt")
     assert any(c["mode"] == "0600" and c["pid"] == root_pid for c in chmods), chmods
     # The marker is written only when TracerPid is 0 and PTRACE_TRACEME succeeded.
@@ -73,8 +78,10 @@ def test_behaviour_program_is_fully_reported(
     assert "TracerPid: 0, PTRACE_TRACEME: 0" in report["output"]["stdout"]
 
     connections = report["network"]["connections"]
-    assert any(c["dst_ip"] == "198.51.100.7" and c["dst_port"] == 4444 and c["pid"] == root_pid
-               for c in connections), connections
+    assert any(
+        c["dst_ip"] == "198.51.100.7" and c["dst_port"] == 4444 and c["pid"] == root_pid
+        for c in connections
+    ), connections
     assert ("198.51.100.7", 4444) in _pcap_tcp_syns(out / "network.pcap")
 
 

@@ -17,8 +17,14 @@ DEMO = Path(__file__).resolve().parents[2] / "src/aasee/demo/dropper.sh"
 
 
 def aasee(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*AASEE, *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [*AASEE, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 @pytest.mark.parametrize(
@@ -31,8 +37,9 @@ def aasee(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
     ],
     ids=["missing", "empty", "directory", "unreachable-path"],
 )
-def test_bad_sample_is_a_clear_error(tmp_path: Path, make_sample, message: str,
-                                     no_leftovers: None) -> None:
+def test_bad_sample_is_a_clear_error(
+    tmp_path: Path, make_sample, message: str, no_leftovers: None
+) -> None:
     sample = make_sample(tmp_path)
     result = aasee("analyze", str(sample), "--timeout", "5", "--out", str(tmp_path / "out"))
     assert result.returncode == 2, result.stderr
@@ -58,8 +65,9 @@ def test_hook_that_fails_to_load_is_reported_and_cleaned_up(
 
 
 @pytest.mark.vm
-def test_demo_sample_end_to_end(guest_image: GuestImage, tmp_path: Path,
-                                no_leftovers: None) -> None:
+def test_demo_sample_end_to_end(
+    guest_image: GuestImage, tmp_path: Path, no_leftovers: None
+) -> None:
     out = tmp_path / "demo"
     result = aasee("analyze", str(DEMO), "--timeout", "10", "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -69,5 +77,7 @@ def test_demo_sample_end_to_end(guest_image: GuestImage, tmp_path: Path,
     assert "/etc/cron.d/cache-update" in written
     deleted = {d["path"] for d in report["files"]["deleted"]}
     assert "/tmp/dropper.sh" in deleted
-    assert any(c["dst_ip"] == "203.0.113.50" and c["dst_port"] == 4444
-               for c in report["network"]["connections"])
+    assert any(
+        c["dst_ip"] == "203.0.113.50" and c["dst_port"] == 4444
+        for c in report["network"]["connections"]
+    )

@@ -54,50 +54,99 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.argument("sample", type=click.Path(path_type=Path))
 @click.option("--timeout", "-t", default=60.0, show_default=True, help="Seconds to watch.")
-@click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path),
-              help="Results directory (default ./analysis-<id>).")
-@click.option("--image", default="debian-bookworm-amd64", show_default=True,
-              help="Guest image name or path to its NAME.json.")
-@click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default=None,
-              help="Accelerator (default: auto = KVM if a boot probe works, else TCG).")
-@click.option("--network", type=click.Choice(["isolated", "none"]), default="isolated",
-              show_default=True, help="isolated: a NIC that reaches nothing; none: no NIC.")
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Results directory (default ./analysis-<id>).",
+)
+@click.option(
+    "--image",
+    default="debian-bookworm-amd64",
+    show_default=True,
+    help="Guest image name or path to its NAME.json.",
+)
+@click.option(
+    "--accel",
+    type=click.Choice(["auto", "kvm", "tcg"]),
+    default=None,
+    help="Accelerator (default: auto = KVM if a boot probe works, else TCG).",
+)
+@click.option(
+    "--network",
+    type=click.Choice(["isolated", "none"]),
+    default="isolated",
+    show_default=True,
+    help="isolated: a NIC that reaches nothing; none: no NIC.",
+)
 @click.option("--arg", "arguments", multiple=True, help="Argument for the sample (repeatable).")
 @click.option("--user", default="root", show_default=True, help="Guest user to run as.")
 @click.option("--memory", default=1024, show_default=True, help="Guest memory in MiB.")
 @click.option("--stop-on-exit", is_flag=True, help="End early once the sample's process exits.")
 @click.option("--no-raw-syscalls", is_flag=True, help="Skip the raw syscall log.")
-@click.option("--hooks", "hooks_config", type=click.Path(exists=True, dir_okay=False),
-              help="Extra hooks configuration (SEE JSON shape).")
+@click.option(
+    "--hooks",
+    "hooks_config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Extra hooks configuration (SEE JSON shape).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
-def analyze(sample: Path, timeout: float, out_dir: Path | None, image: str, accel: str | None,
-            network: str, arguments: tuple[str, ...], user: str, memory: int,
-            stop_on_exit: bool, no_raw_syscalls: bool, hooks_config: str | None,
-            as_json: bool) -> None:
+def analyze(
+    sample: Path,
+    timeout: float,
+    out_dir: Path | None,
+    image: str,
+    accel: str | None,
+    network: str,
+    arguments: tuple[str, ...],
+    user: str,
+    memory: int,
+    stop_on_exit: bool,
+    no_raw_syscalls: bool,
+    hooks_config: str | None,
+    as_json: bool,
+) -> None:
     """Run SAMPLE in a disposable VM and write report.json, trace, pcap and logs."""
     import uuid
 
     from aasee.images.store import ImageError
     from aasee.service.analysis import AnalysisError, AnalysisOptions, SampleError, run_analysis
 
-    options = AnalysisOptions(timeout=timeout, image=image, network=network,
-                              arguments=list(arguments), user=user, memory_mib=memory,
-                              stop_on_exit=stop_on_exit, raw_syscalls=not no_raw_syscalls,
-                              hooks_config=hooks_config)
+    options = AnalysisOptions(
+        timeout=timeout,
+        image=image,
+        network=network,
+        arguments=list(arguments),
+        user=user,
+        memory_mib=memory,
+        stop_on_exit=stop_on_exit,
+        raw_syscalls=not no_raw_syscalls,
+        hooks_config=hooks_config,
+    )
     if accel:
         options.accel = accel
     analysis_id = str(uuid.uuid4())
     out_dir = out_dir or Path(f"analysis-{analysis_id[:8]}")
-    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                        TimeElapsedColumn(), console=console, transient=True)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
     try:
         with progress:
             task = progress.add_task("starting", total=None)
 
             def on_progress(phase: str, fraction: float | None) -> None:
-                progress.update(task, description=phase,
-                                total=1.0 if fraction is not None else None,
-                                completed=fraction or 0)
+                progress.update(
+                    task,
+                    description=phase,
+                    total=1.0 if fraction is not None else None,
+                    completed=fraction or 0,
+                )
 
             result = run_analysis(sample, out_dir, options, on_progress, analysis_id)
     except SampleError as exc:
@@ -137,8 +186,13 @@ def image_build(name: str, force: bool) -> None:
     if name not in RECIPES:
         console.print(f"[red]error:[/red] no recipe '{name}'; known: {', '.join(RECIPES)}")
         sys.exit(EXIT_BAD_INPUT)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("building", total=None)
 
         def step(message: str) -> None:
@@ -155,8 +209,10 @@ def image_build(name: str, force: bool) -> None:
         console.log(f"image directory registered as libvirt storage pool '{pool}'")
     except LibvirtUnavailable as exc:
         console.print(f"[yellow]warning:[/yellow] libvirt pool not registered: {exc}")
-    out.print(f"{built.name}: {built.disk} ({built.size_bytes / 1e6:.0f} MB), kernel "
-              f"{built.kernel_release}, agent {built.agent_version}")
+    out.print(
+        f"{built.name}: {built.disk} ({built.size_bytes / 1e6:.0f} MB), kernel "
+        f"{built.kernel_release}, agent {built.agent_version}"
+    )
 
 
 @image.command("list")
@@ -174,8 +230,15 @@ def image_list() -> None:
         return
     table = Table("name", "arch", "os", "kernel", "agent", "size", "built")
     for item in images:
-        table.add_row(item.name, item.arch, item.os, item.kernel_release, item.agent_version,
-                      f"{item.size_bytes / 1e6:.0f} MB", item.built_at)
+        table.add_row(
+            item.name,
+            item.arch,
+            item.os,
+            item.kernel_release,
+            item.agent_version,
+            f"{item.size_bytes / 1e6:.0f} MB",
+            item.built_at,
+        )
     out.print(table)
 
 

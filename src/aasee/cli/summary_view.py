@@ -12,8 +12,9 @@ from aasee.processing.models import Report
 from aasee.processing.summary import summary_sections
 
 
-def render_summary(console: Console, report: dict[str, Any], out_dir: Path,
-                   wall_seconds: float) -> None:
+def render_summary(
+    console: Console, report: dict[str, Any], out_dir: Path, wall_seconds: float
+) -> None:
     model = Report.model_validate(report)
     analysis = report["analysis"]
     sample = report["sample"]
@@ -21,15 +22,25 @@ def render_summary(console: Console, report: dict[str, Any], out_dir: Path,
     header.append("AASEE analysis ", style="bold")
     header.append(str(analysis["id"]))
     console.print(header)
-    console.print(Text(f"sample   {sample['name']}  {sample['size']} bytes  sha256 "
-                       f"{sample['sha256']}"))
+    console.print(
+        Text(f"sample   {sample['name']}  {sample['size']} bytes  sha256 {sample['sha256']}")
+    )
     console.print(Text(f"type     {sample.get('type') or 'unknown'}"))
-    console.print(Text(f"guest    {analysis.get('guest_image')}  accel {analysis.get('accel')}"
-                       f"  {analysis.get('boot') or ''}"))
+    console.print(
+        Text(
+            f"guest    {analysis.get('guest_image')}  accel {analysis.get('accel')}"
+            f"  {analysis.get('boot') or ''}"
+        )
+    )
     console.print(Text(f"time     timeout {analysis.get('timeout')} s, wall {wall_seconds:.1f} s"))
     for title, lines in summary_sections(model):
         console.print(Text(title, style="bold cyan"))
         for line in lines:
             console.print(Text("  " + line))
-    console.print(Text(f"results  {out_dir}/ (report.json, trace.log, network.pcap, "
-                       "console.log, analysis.log)", style="dim"))
+    console.print(
+        Text(
+            f"results  {out_dir}/ (report.json, trace.log, network.pcap, "
+            "console.log, analysis.log)",
+            style="dim",
+        )
+    )

@@ -44,8 +44,21 @@ def probe_kvm(kernel: Path, timeout: float = PROBE_TIMEOUT) -> tuple[bool, str, 
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False, "/dev/kvm is not accessible to this user", 0.0
     argv = [
-        QEMU, "-accel", "kvm", "-m", "256", "-nodefaults", "-display", "none", "-no-reboot",
-        "-serial", "stdio", "-kernel", str(kernel), "-append", "console=ttyS0 panic=-1",
+        QEMU,
+        "-accel",
+        "kvm",
+        "-m",
+        "256",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-serial",
+        "stdio",
+        "-kernel",
+        str(kernel),
+        "-append",
+        "console=ttyS0 panic=-1",
     ]
     start = time.monotonic()
     try:
@@ -83,19 +96,35 @@ def choose_accel(kernel: Path, requested: str, cache_dir: Path) -> AccelChoice:
     try:
         cached = json.loads(cache_file.read_text())
         if cached.get("boot_id") == boot_id:
-            return AccelChoice(cached["accel"], cached["reason"] + " (cached probe)",
-                               cached.get("seconds"), bool(cached.get("kvm_broken", False)))
+            return AccelChoice(
+                cached["accel"],
+                cached["reason"] + " (cached probe)",
+                cached.get("seconds"),
+                bool(cached.get("kvm_broken", False)),
+            )
     except (OSError, ValueError, KeyError):
         pass
     ok, reason, seconds = probe_kvm(kernel)
-    choice = AccelChoice("kvm" if ok else "tcg", reason if ok else f"{reason}; using TCG", seconds,
-                         kvm_broken=not ok and os.path.exists("/dev/kvm"))
+    choice = AccelChoice(
+        "kvm" if ok else "tcg",
+        reason if ok else f"{reason}; using TCG",
+        seconds,
+        kvm_broken=not ok and os.path.exists("/dev/kvm"),
+    )
     log.info("accelerator: %s (%s)", choice.accel, choice.reason)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        cache_file.write_text(json.dumps({"boot_id": boot_id, "accel": choice.accel,
-                                          "reason": choice.reason, "seconds": seconds,
-                                          "kvm_broken": choice.kvm_broken}))
+        cache_file.write_text(
+            json.dumps(
+                {
+                    "boot_id": boot_id,
+                    "accel": choice.accel,
+                    "reason": choice.reason,
+                    "seconds": seconds,
+                    "kvm_broken": choice.kvm_broken,
+                }
+            )
+        )
     except OSError as exc:
         log.warning("cannot cache the accelerator probe in %s: %s", cache_file, exc)
     return choice

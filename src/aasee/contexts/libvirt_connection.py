@@ -63,8 +63,18 @@ def _prime_capabilities(binary: str) -> None:
     with open(KVM_MASK, "w"):
         pass
     os.chmod(KVM_MASK, 0o600)
-    _start(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-            f'mount --bind {KVM_MASK} /dev/kvm && exec "$0" -d', binary])
+    _start(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            f'mount --bind {KVM_MASK} /dev/kvm && exec "$0" -d',
+            binary,
+        ]
+    )
     _wait_socket(True)
     try:
         conn = libvirt.open(DEFAULT_URI)

@@ -119,7 +119,8 @@ def build_domain_xml(identifier: str, config: QemuConfig, overlay: Path, run_dir
         # slirp with restrict=on: the guest has a NIC and a gateway but reaches nothing,
         # neither the host nor the internet (measured; without restrict it reaches both).
         args += [
-            "-netdev", "user,id=aenet0,restrict=on,net=10.0.2.0/24,host=10.0.2.2",
+            "-netdev",
+            "user,id=aenet0,restrict=on,net=10.0.2.0/24,host=10.0.2.2",
             "-device",
             f"virtio-net-pci,netdev=aenet0,mac={_mac_for(identifier)},bus=pci.0,addr=0x10",
         ]
@@ -151,8 +152,11 @@ class LibvirtQemuContext(ContextBase):
     # --- resources ------------------------------------------------------------------------
     def _prepare(self) -> None:
         guest = self.config.guest
-        for label, path in (("disk", guest.disk), ("kernel", guest.kernel),
-                            ("initrd", guest.initrd)):
+        for label, path in (
+            ("disk", guest.disk),
+            ("kernel", guest.kernel),
+            ("initrd", guest.initrd),
+        ):
             if not path.is_file():
                 raise ContextError(f"guest {label} {path} does not exist")
         sweep_stale_runs(self.config.runs_dir)
@@ -161,9 +165,21 @@ class LibvirtQemuContext(ContextBase):
         self.run_dir.mkdir(mode=0o770)
         (self.run_dir / "owner.json").write_text(json.dumps({"pid": os.getpid()}))
         result = subprocess.run(
-            ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(guest.disk), "-F", "qcow2",
-             str(self.overlay)],
-            capture_output=True, text=True, check=False,
+            [
+                "qemu-img",
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-b",
+                str(guest.disk),
+                "-F",
+                "qcow2",
+                str(self.overlay),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -167,8 +167,9 @@ class AgentClient:
             except OSError as exc:
                 raise AgentError(f"agent channel write failed: {exc}") from exc
 
-    def request(self, message: dict[str, Any], timeout: float = 30.0,
-                data: bytes | None = None) -> dict[str, Any]:
+    def request(
+        self, message: dict[str, Any], timeout: float = 30.0, data: bytes | None = None
+    ) -> dict[str, Any]:
         rid = next(self._ids)
         done = threading.Event()
         box: list[dict[str, Any]] = []
@@ -178,8 +179,11 @@ class AgentClient:
             self._send(protocol.encode_json({**message, "id": rid}))
             if data is not None:
                 for start in range(0, len(data), protocol.DATA_CHUNK):
-                    self._send(protocol.encode(protocol.KIND_DATA,
-                                               data[start : start + protocol.DATA_CHUNK]))
+                    self._send(
+                        protocol.encode(
+                            protocol.KIND_DATA, data[start : start + protocol.DATA_CHUNK]
+                        )
+                    )
             if not done.wait(timeout):
                 raise TimeoutError(f"agent did not answer {message.get('op')!r} in {timeout} s")
         finally:
@@ -200,11 +204,16 @@ class AgentClient:
             data=data,
         )
 
-    def execute(self, argv: list[str], cwd: str = "/", user: str = "root",
-                env: dict[str, str] | None = None, trace: bool = True) -> ExecReply:
+    def execute(
+        self,
+        argv: list[str],
+        cwd: str = "/",
+        user: str = "root",
+        env: dict[str, str] | None = None,
+        trace: bool = True,
+    ) -> ExecReply:
         reply = self.request(
-            {"op": "exec", "argv": argv, "cwd": cwd, "user": user, "env": env or {},
-             "trace": trace}
+            {"op": "exec", "argv": argv, "cwd": cwd, "user": user, "env": env or {}, "trace": trace}
         )
         return ExecReply.model_validate(reply)
 

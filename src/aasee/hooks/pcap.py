@@ -36,8 +36,15 @@ class PcapHook(Hook):
             self.logger.info("the VM has no NIC: no capture")
             return
         qmp = context_attr(self, "qmp")
-        qmp("object-add", **{"qom-type": "filter-dump", "id": FILTER_ID, "netdev": self.netdev,
-                             "file": str(self._capture_path())})
+        qmp(
+            "object-add",
+            **{
+                "qom-type": "filter-dump",
+                "id": FILTER_ID,
+                "netdev": self.netdev,
+                "file": str(self._capture_path()),
+            },
+        )
         self.active = True
 
     def _stop(self, event: Event) -> None:

@@ -65,8 +65,15 @@ class SampleRunnerHook(Hook):
             user=str(self.configuration.get("user", "root")),
             env={str(k): str(v) for k, v in dict(self.configuration.get("env", {})).items()},
         )
-        self.context.trigger("sample_started", pid=reply.pid, argv=argv, guest_path=guest_path,
-                             time=reply.time, monotonic=reply.monotonic, cwd=guest_dir)
+        self.context.trigger(
+            "sample_started",
+            pid=reply.pid,
+            argv=argv,
+            guest_path=guest_path,
+            time=reply.time,
+            monotonic=reply.monotonic,
+            cwd=guest_dir,
+        )
 
     def _output(self, stream: int, data: bytes) -> None:
         handle = self.outputs.get(stream)
@@ -76,10 +83,13 @@ class SampleRunnerHook(Hook):
 
     def _guest_event(self, guest_event: object) -> None:
         if getattr(guest_event, "ev", None) == "exit":
-            self.context.trigger("sample_exited", pid=getattr(guest_event, "pid", None),
-                                 code=getattr(guest_event, "code", None),
-                                 signal=getattr(guest_event, "signal", None),
-                                 time=getattr(guest_event, "time", None))
+            self.context.trigger(
+                "sample_exited",
+                pid=getattr(guest_event, "pid", None),
+                code=getattr(guest_event, "code", None),
+                signal=getattr(guest_event, "signal", None),
+                time=getattr(guest_event, "time", None),
+            )
 
     def cleanup(self) -> None:
         for handle in self.outputs.values():

@@ -28,8 +28,7 @@ class TracerHook(Hook):
         self.agent = event.agent
         self.file = (results_dir(self) / "trace.log").open("wb")
         event.agent.trace_sinks.append(self._write)
-        errors = event.agent.trace_start(raw_syscalls=self.raw_syscalls,
-                                         buffer_kb=self.buffer_kb)
+        errors = event.agent.trace_start(raw_syscalls=self.raw_syscalls, buffer_kb=self.buffer_kb)
         for error in errors:
             self.logger.warning("tracer: %s", error)
         self.context.trigger("trace_started", errors=errors)
@@ -50,8 +49,13 @@ class TracerHook(Hook):
             lost, errors = -1, [f"trace stop failed: {exc}"]
         if self.file is not None:
             self.file.flush()
-        self.context.trigger("trace_stopped", lost=lost, errors=errors,
-                             bytes=agent.trace_bytes, truncated=agent.trace_truncated)
+        self.context.trigger(
+            "trace_stopped",
+            lost=lost,
+            errors=errors,
+            bytes=agent.trace_bytes,
+            truncated=agent.trace_truncated,
+        )
 
     def cleanup(self) -> None:
         if self.file is not None:

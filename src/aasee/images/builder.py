@@ -42,7 +42,9 @@ class GuestRecipe:
     suite: str = "bookworm"
     arch: str = "amd64"
     mirror: str = field(
-        default_factory=lambda: os.environ.get("AASEE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+        default_factory=lambda: os.environ.get(
+            "AASEE_DEBIAN_MIRROR", "http://deb.debian.org/debian"
+        )
     )
     kernel_package: str = "linux-image-cloud-amd64"
     packages: tuple[str, ...] = (
@@ -67,7 +69,11 @@ RECIPES = {"debian-bookworm-amd64": GuestRecipe()}
 def _run(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     try:
         result: subprocess.CompletedProcess[str] = subprocess.run(
-            list(argv), check=True, capture_output=True, text=True, **kwargs  # type: ignore[call-overload]
+            list(argv),
+            check=True,
+            capture_output=True,
+            text=True,
+            **kwargs,  # type: ignore[call-overload]
         )
         return result
     except FileNotFoundError as exc:
@@ -191,8 +197,20 @@ class ImageBuilder:
             self._initramfs(work, kernel_tree, release, busybox_deb, initrd)
             self.progress("packing ext4 (mke2fs -d) and converting to qcow2")
             raw = work / "root.ext4"
-            _run(["mke2fs", "-q", "-t", "ext4", "-L", "aaseeroot", "-d", str(root), str(raw),
-                  self.recipe.disk_size])
+            _run(
+                [
+                    "mke2fs",
+                    "-q",
+                    "-t",
+                    "ext4",
+                    "-L",
+                    "aaseeroot",
+                    "-d",
+                    str(root),
+                    str(raw),
+                    self.recipe.disk_size,
+                ]
+            )
             disk_tmp = self.out / f".{name}.qcow2.tmp"
             _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(disk_tmp)])
             targets = {
@@ -242,8 +260,17 @@ class ImageBuilder:
         partial = Path(f"{target}.partial")
         if partial.exists():
             shutil.rmtree(partial)
-        _run(["debootstrap", "--variant=minbase", f"--arch={recipe.arch}",
-              f"--include={','.join(recipe.packages)}", recipe.suite, str(partial), recipe.mirror])
+        _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--arch={recipe.arch}",
+                f"--include={','.join(recipe.packages)}",
+                recipe.suite,
+                str(partial),
+                recipe.mirror,
+            ]
+        )
         for leftover in (partial / "var/cache/apt/archives").glob("*.deb"):
             leftover.unlink()
         os.replace(partial, target)
@@ -269,8 +296,9 @@ class ImageBuilder:
         if f"\n{user}:" not in passwd:
             _run(["chroot", str(root), "useradd", "-m", "-u", "1000", "-s", "/bin/bash", user])
 
-    def _initramfs(self, work: Path, kernel_tree: Path, release: str, busybox_deb: Path,
-                   out: Path) -> None:
+    def _initramfs(
+        self, work: Path, kernel_tree: Path, release: str, busybox_deb: Path, out: Path
+    ) -> None:
         staging = work / "initramfs"
         busybox_tree = work / "busybox"
         _run(["dpkg-deb", "-x", str(busybox_deb), str(busybox_tree)])
@@ -279,8 +307,9 @@ class ImageBuilder:
         shutil.copy2(busybox_tree / "bin/busybox", staging / "bin/busybox")
         found: list[str] = []
         for module in INITRAMFS_MODULES:
-            deps = _run(["modprobe", "-d", str(kernel_tree), "-S", release, "--show-depends",
-                         module]).stdout
+            deps = _run(
+                ["modprobe", "-d", str(kernel_tree), "-S", release, "--show-depends", module]
+            ).stdout
             for line in deps.splitlines():
                 words = line.split()
                 if len(words) < 2 or words[0] != "insmod":
@@ -295,12 +324,13 @@ class ImageBuilder:
         init = staging / "init"
         init.write_bytes(_asset("initramfs-init.sh"))
         init.chmod(0o755)
-        listing = "\n".join(
-            str(p.relative_to(staging)) for p in sorted(staging.rglob("*"))
-        ) + "\n"
+        listing = "\n".join(str(p.relative_to(staging)) for p in sorted(staging.rglob("*"))) + "\n"
         cpio = subprocess.run(
-            ["cpio", "-o", "-H", "newc", "--quiet"], input=listing.encode(), cwd=staging,
-            capture_output=True, check=True,
+            ["cpio", "-o", "-H", "newc", "--quiet"],
+            input=listing.encode(),
+            cwd=staging,
+            capture_output=True,
+            check=True,
         )
         out.write_bytes(_gzip(cpio.stdout))
 

@@ -97,8 +97,10 @@ def register_pool(directory: Path | None = None, uri: str = DEFAULT_URI) -> str:
         try:
             pool = conn.storagePoolLookupByName(POOL_NAME)
         except libvirt.libvirtError:
-            xml = (f"<pool type='dir'><name>{POOL_NAME}</name>"
-                   f"<target><path>{directory}</path></target></pool>")
+            xml = (
+                f"<pool type='dir'><name>{POOL_NAME}</name>"
+                f"<target><path>{directory}</path></target></pool>"
+            )
             pool = conn.storagePoolDefineXML(xml, 0)
         if not pool.isActive():
             pool.create(0)

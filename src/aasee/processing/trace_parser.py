@@ -103,6 +103,14 @@ _LOOSE_HEADER = re.compile(
     rb"(\d{1,12}\.\d{1,9}): ([A-Za-z_]\w{0,63}): ?",
     re.ASCII | re.DOTALL,
 )
+# Raw syscall records are most of a trace: one match of the whole line takes them.
+_SYSCALL_LINE = re.compile(
+    rb"(.{16})-(\d{1,10}) +\( *(\d{1,10}|-+)\) +\[(\d{1,6})\] +(?:[^ \[\]]{1,16} +)?"
+    rb"(\d{1,12}\.\d{1,9}): sys_(?:"
+    rb"exit: NR (-?\d{1,10}) = (-?\d{1,20})"
+    rb"|enter: NR (-?\d{1,10}) \(([0-9a-f]{1,16}(?:, [0-9a-f]{1,16}){0,5})\))",
+    re.ASCII | re.DOTALL,
+)
 _SYS_ENTER = re.compile(r"NR (-?\d{1,10}) \(([0-9a-f]{1,16}(?:, [0-9a-f]{1,16}){0,5})\)", re.ASCII)
 _SYS_EXIT = re.compile(r"NR (-?\d{1,10}) = (-?\d{1,20})", re.ASCII)
 _INT_RE = re.compile(r"-?\d{1,20}", re.ASCII)
@@ -110,6 +118,7 @@ _HEX_RE = re.compile(r"0x[0-9a-fA-F]{1,16}", re.ASCII)
 _FAULT: Final = "(fault)"
 # Bounds the search among several candidate ends of a string holding a forged separator.
 _SPLIT_BUDGET: Final = 256
+_READ_CHUNK: Final = 1 << 20
 
 
 class MalformedRecord(ValueError):
@@ -245,7 +254,9 @@ def _middle(
         if cut < 0:
             return False
         out[name] = text[value_start:cut]
-        if _middle(text, cut + len(separator) - len(following) + 1, end, spec, i + 1, hi, out, budget):
+        if _middle(
+            text, cut + len(separator) - len(following) + 1, end, spec, i + 1, hi, out, budget
+        ):
             return True
         search = cut + 1
 
@@ -380,6 +391,24 @@ class TraceParser:
                     stats.malformed += 1
                     pending = None
                 continue
+            if pending is None and (fast := _SYSCALL_LINE.fullmatch(raw)) is not None:
+                comm, pid, tgid, cpu, ts, exit_nr, ret, enter_nr, args = fast.groups()
+                if exit_nr is not None:
+                    name, fields = "sys_exit", {"nr": exit_nr.decode(), "ret": ret.decode()}
+                else:
+                    name, fields = "sys_enter", {"nr": enter_nr.decode(), "args": args.decode()}
+                stats.parsed += 1
+                by_event[name] = by_event.get(name, 0) + 1
+                yield TraceEvent(
+                    _comm(comm),
+                    int(pid),
+                    int(tgid) if tgid[0] != 0x2D else None,
+                    int(cpu),
+                    float(ts),
+                    name,
+                    fields,
+                )
+                continue
             parsed = _head(raw)
             if parsed is None:
                 if pending is None:
@@ -430,24 +459,41 @@ def parse_trace(lines: Iterable[bytes], stats: TraceStats | None = None) -> Iter
 def read_trace_lines(
     source: str | os.PathLike[str] | BinaryIO, max_line: int = MAX_LINE
 ) -> Iterator[bytes]:
-    """Stream the lines of a trace file without ever buffering more than one bounded line.
+    """Stream the lines of a trace (without their newline), holding one bounded chunk.
 
     An over-long line is yielded cut to ``max_line + 3`` bytes (so the parser counts it as
     too long) and the rest of it is discarded while reading.
     """
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as handle:
-            yield from read_trace_lines(handle, max_line)
-        return
+            yield from _chunked_lines(handle, max_line)
+    else:
+        yield from _chunked_lines(source, max_line)
+
+
+def _chunked_lines(handle: BinaryIO, max_line: int) -> Iterator[bytes]:
+    # Splitting large chunks in C is several times faster than readline() per line.
     limit = max_line + 3
-    readline = source.readline
-    while True:
-        line = readline(limit)
-        if not line:
-            return
-        if len(line) >= limit and not line.endswith(b"\n"):
-            while True:
-                rest = readline(limit)
-                if not rest or rest.endswith(b"\n"):
-                    break
-        yield line
+    carry = b""
+    skipping = False  # inside an over-long line already reported
+    while chunk := handle.read(_READ_CHUNK):
+        lines = chunk.split(b"\n")
+        tail = lines.pop()
+        for index, line in enumerate(lines):
+            if index == 0:
+                if skipping:
+                    skipping = False
+                    continue
+                line = carry + line
+                carry = b""
+            yield line if len(line) <= limit else line[:limit]
+        if lines:
+            carry = tail
+        elif not skipping:
+            carry += tail
+        if not skipping and len(carry) > limit:
+            yield carry[:limit]
+            carry = b""
+            skipping = True
+    if carry and not skipping:
+        yield carry

@@ -186,8 +186,7 @@ def _run(
     analysis_id: str,
     wall_start: float,
 ) -> AnalysisResult:
-    log.info("analysis %s of %s (%d bytes) on image %s", analysis_id, sample, len(data),
-             image.name)
+    log.info("analysis %s of %s (%d bytes) on image %s", analysis_id, sample, len(data), image.name)
     say("choosing accelerator", None)
     accel: AccelChoice = choose_accel(image.kernel, options.accel, cache_dir())
     log.info("accelerator: %s — %s", accel.accel, accel.reason)
@@ -212,8 +211,9 @@ def _run(
     )
     try:
         hooks_config = _hooks_configuration(options, sample, out_dir)
-        environment = Environment(lambda ident: LibvirtQemuContext(ident, qemu), hooks_config,
-                                  identifier=analysis_id)
+        environment = Environment(
+            lambda ident: LibvirtQemuContext(ident, qemu), hooks_config, identifier=analysis_id
+        )
     except ConfigError as exc:
         raise AnalysisError(f"hooks configuration: {exc}") from exc
     watcher = _Watcher(record)
@@ -233,8 +233,12 @@ def _run(
             agent.connect(timeout=30)
             ping = agent.wait_ready(options.boot_timeout)
             timings["agent_ready"] = round(time.monotonic() - t0, 3)
-            log.info("agent %s ready %.2f s after VM start (guest kernel %s)",
-                     ping.agent_version, timings["agent_ready"], ping.kernel)
+            log.info(
+                "agent %s ready %.2f s after VM start (guest kernel %s)",
+                ping.agent_version,
+                timings["agent_ready"],
+                ping.kernel,
+            )
             record.agent_version = ping.agent_version
             record.guest_kernel = ping.kernel
             agent.set_time(time.time())
@@ -261,8 +265,14 @@ def _run(
             agent.close()
             agent = None
             record.errors += [str(e) for e in context.bus.errors]
-    except (HookLoadError, ContextError, LibvirtUnavailable, AgentError, ImageError,
-            TimeoutError) as exc:
+    except (
+        HookLoadError,
+        ContextError,
+        LibvirtUnavailable,
+        AgentError,
+        ImageError,
+        TimeoutError,
+    ) as exc:
         raise AnalysisError(str(exc)) from exc
     finally:
         if agent is not None:

@@ -38,8 +38,10 @@ def _answer(guest: socket.socket, reply: dict[str, object]) -> None:
 
 def test_reply_schema_is_enforced(channel: tuple[AgentClient, socket.socket]) -> None:
     client, guest = channel
-    threading.Thread(target=_answer, args=(guest, {"ok": True, "pid": "not a number",
-                                                   "time": 1.0, "monotonic": 1.0})).start()
+    threading.Thread(
+        target=_answer,
+        args=(guest, {"ok": True, "pid": "not a number", "time": 1.0, "monotonic": 1.0}),
+    ).start()
     with pytest.raises(ValueError):
         client.execute(["/bin/true"])
 

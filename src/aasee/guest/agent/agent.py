@@ -32,8 +32,13 @@ def _ptrace(request: int, pid: int, addr: int, data: int) -> int:
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    return int(libc.ptrace(ctypes.c_long(request), ctypes.c_long(pid), ctypes.c_void_p(addr),
-                           ctypes.c_void_p(data)))
+    return int(
+        libc.ptrace(
+            ctypes.c_long(request), ctypes.c_long(pid), ctypes.c_void_p(addr), ctypes.c_void_p(data)
+        )
+    )
+
+
 PORT = "/dev/virtio-ports/" + protocol.PORT_NAME
 OUTPUT_LIMIT = 4 << 20
 
@@ -104,7 +109,9 @@ class Agent:
         try:
             result = handler(message)
         except Exception as exc:  # any failure is reported to the host, never fatal here
-            self.channel.send_json({"re": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            self.channel.send_json(
+                {"re": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            )
             return
         if result is not None:
             self.channel.send_json({"re": rid, "ok": True, **result})

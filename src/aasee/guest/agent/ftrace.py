@@ -44,28 +44,40 @@ def _ksockaddr(arg: str) -> str:
 # sits on the function that receives the copy: reading user memory from a probe fails whenever
 # the page is not yet mapped, which is the rule for a freshly forked child.
 PROBES: dict[str, tuple[str, str]] = {
-    "open": ("do_filp_open", f"dfd=$arg1:s32 path={_kname('$arg2')} flags=+0($arg3):x32 "
-             "mode=+4($arg3):x16"),
+    "open": (
+        "do_filp_open",
+        f"dfd=$arg1:s32 path={_kname('$arg2')} flags=+0($arg3):x32 mode=+4($arg3):x16",
+    ),
     "unlink": ("do_unlinkat", f"dfd=$arg1:s32 path={_kname('$arg2')}"),
     "rmdir": ("do_rmdir", f"dfd=$arg1:s32 path={_kname('$arg2')}"),
     "mkdir": ("do_mkdirat", f"dfd=$arg1:s32 path={_kname('$arg2')} mode=$arg3:x16"),
-    "rename": ("do_renameat2", f"olddfd=$arg1:s32 old={_kname('$arg2')} newdfd=$arg3:s32 "
-               f"new={_kname('$arg4')} flags=$arg5:x32"),
+    "rename": (
+        "do_renameat2",
+        f"olddfd=$arg1:s32 old={_kname('$arg2')} newdfd=$arg3:s32 "
+        f"new={_kname('$arg4')} flags=$arg5:x32",
+    ),
     "symlink": ("do_symlinkat", f"target={_kname('$arg1')} dfd=$arg2:s32 path={_kname('$arg3')}"),
-    "link": ("do_linkat", f"olddfd=$arg1:s32 old={_kname('$arg2')} newdfd=$arg3:s32 "
-             f"new={_kname('$arg4')}"),
+    "link": (
+        "do_linkat",
+        f"olddfd=$arg1:s32 old={_kname('$arg2')} newdfd=$arg3:s32 new={_kname('$arg4')}",
+    ),
     "chmod": ("__x64_sys_chmod", f"path={_ustr(DI)} mode={SI}:x16"),
     "fchmodat": ("__x64_sys_fchmodat", f"dfd={DI}:s32 path={_ustr(SI)} mode={DX}:x16"),
     "fchmod": ("__x64_sys_fchmod", f"fd={DI}:s32 mode={SI}:x16"),
     "chdir": ("__x64_sys_chdir", f"path={_ustr(DI)}"),
     # After exec the new stack holds argc, argv[] and the strings, written by the kernel.
-    "argv": ("start_thread", "argc=+u0($arg3):u64 "
-             + " ".join(f"a{i}=+0(+u{8 * (i + 1)}($arg3)):ustring" for i in range(ARGV_MAX))),
+    "argv": (
+        "start_thread",
+        "argc=+u0($arg3):u64 "
+        + " ".join(f"a{i}=+0(+u{8 * (i + 1)}($arg3)):ustring" for i in range(ARGV_MAX)),
+    ),
     "connect": ("__sys_connect_file", f"{_ksockaddr('$arg2')} len=$arg3:s32"),
     "bind": ("inet_bind", f"{_ksockaddr('$arg2')} len=$arg3:s32"),
     "bind6": ("inet6_bind", f"{_ksockaddr('$arg2')} len=$arg3:s32"),
-    "udpsend": ("udp_sendmsg", f"daddr=+0($arg1):u32 dport=+12($arg1):u16 "
-                f"{_ksockaddr('+0($arg2)')} size=$arg3:u64"),
+    "udpsend": (
+        "udp_sendmsg",
+        f"daddr=+0($arg1):u32 dport=+12($arg1):u16 {_ksockaddr('+0($arg2)')} size=$arg3:u64",
+    ),
     "ptrace": ("__x64_sys_ptrace", f"request={DI}:s64 pid={SI}:s32"),
     "exit": ("do_exit", "code=$arg1:s64"),
 }
@@ -98,8 +110,9 @@ def probe_definitions() -> list[str]:
 class Tracer:
     """Arms ftrace for one process tree and streams the text trace through ``sink``."""
 
-    def __init__(self, sink: Callable[[bytes], None], raw_syscalls: bool = True,
-                 buffer_kb: int = 16384) -> None:
+    def __init__(
+        self, sink: Callable[[bytes], None], raw_syscalls: bool = True, buffer_kb: int = 16384
+    ) -> None:
         self._sink = sink
         self._raw = raw_syscalls
         self._buffer_kb = buffer_kb
