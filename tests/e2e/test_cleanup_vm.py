@@ -1,0 +1,68 @@
+"""Every exit path cleans up: Ctrl-C, SIGTERM and even SIGKILL of the analysing process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aasee.contexts.libvirt_qemu import list_sandbox_domains
+from aasee.images.store import GuestImage, aasee_home
+
+from .conftest import leftovers
+
+pytestmark = pytest.mark.vm
+DEMO = Path(__file__).resolve().parents[2] / "src/aasee/demo/dropper.sh"
+
+
+def _start(tmp_path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "aasee.cli.main", "analyze", str(DEMO), "--timeout", "120",
+         "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def _wait_for_sample(tmp_path: Path, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    log = tmp_path / "out" / "analysis.log"
+    while time.monotonic() < deadline:
+        if log.is_file() and "sample started" in log.read_text():
+            return
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.2)
+    pytest.fail("the sample never started")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_cleans_up(guest_image: GuestImage, tmp_path: Path, sig: int,
+                             no_leftovers: None) -> None:
+    proc = _start(tmp_path)
+    _wait_for_sample(tmp_path, proc)
+    assert list_sandbox_domains(), "the VM should be running"
+    proc.send_signal(sig)
+    assert proc.wait(60) == 130
+    assert b"cleaned up" in (proc.stderr.read() if proc.stderr else b"")
+
+
+def test_sigkill_leaves_nothing_after_cleanup(guest_image: GuestImage, tmp_path: Path) -> None:
+    before = leftovers()
+    proc = _start(tmp_path)
+    _wait_for_sample(tmp_path, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    # libvirt destroys an AUTODESTROY domain as soon as its owner's connection drops.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and set(list_sandbox_domains()) - set(before[0]):
+        time.sleep(0.2)
+    assert not set(list_sandbox_domains()) - set(before[0])
+    result = subprocess.run([sys.executable, "-m", "aasee.cli.main", "cleanup"],
+                            capture_output=True, text=True, check=True)
+    assert "removed" in result.stdout
+    runs = aasee_home() / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == before[1] if runs.is_dir() else True
