@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from aasee.processing.trace_parser import parse_trace, read_trace_lines
 from .tracegen import (
     Trace,
     behaviour,
+    record,
     started,
     wire_ipv4,
     wire_ipv6,
@@ -172,6 +174,16 @@ class TestProcesses:
         assert result.truncated["processes"] == 7
         # Activity past the limit is charged to the ancestor, not lost.
         assert len(result.files.written) == 9
+
+    def test_forged_forks_at_one_instant_stay_cheap(self) -> None:
+        fork = record(10, "sched_process_fork", "comm=a pid=10 child_comm=a child_pid=11", ts=20.0)
+        lines = started(10).lines + [fork] * 5000
+        begun = time.perf_counter()
+        result = behaviour(lines, 10)
+        assert time.perf_counter() - begun < 5.0
+        keys = [p.key for p in result.processes]
+        assert len(keys) == len(set(keys)) == 5001
+        assert keys[-1] == "11@20.000000#5000"
 
     def test_deep_tree_is_bounded(self) -> None:
         trace = started(1000)

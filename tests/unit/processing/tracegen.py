@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Iterable
 
 from aasee.processing.behaviour import Behaviour, build_behaviour
-from aasee.processing.trace_parser import TraceStats, parse_trace
+from aasee.processing.trace_parser import parse_trace
 
 PROBES = {
     "open": "do_filp_open+0x0/0x160",
@@ -168,9 +168,3 @@ def started(root: int, filename: str = "/tmp/sample", argv: list[str] | None = N
     trace.exec(root, filename, argv or [filename])
     trace.leave(root, 59, 0)
     return trace
-
-
-def stats_of(lines: Iterable[bytes]) -> tuple[list[object], TraceStats]:
-    stats = TraceStats()
-    events: list[object] = list(parse_trace(lines, stats))
-    return events, stats

@@ -1,0 +1,310 @@
+"""Turns a probe call whose outcome is known into file, network and ptrace records.
+
+Owns the classification of each action: which open() is a read, a write, a creation or a
+directory listing (exec loads are none of these), how socket addresses decode into
+endpoints, when a datagram is a DNS query, and how a kernel return value becomes ``ok`` /
+an errno name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from . import linux
+from .clock import GuestClock
+from .models import (
+    Bind,
+    Connection,
+    DirectoryOpen,
+    DnsQuery,
+    FileAccess,
+    FileChmod,
+    FileCreate,
+    FileDelete,
+    FileLink,
+    FileMkdir,
+    FileRename,
+    PtraceCall,
+    UdpSend,
+    UnixSocket,
+)
+from .records import RecordStore
+from .sockaddr import decode_inet, decode_unix, ipv4_from_wire, port_from_wire
+from .state import PendingCall
+
+__all__ = ["ActivityRecorder", "outcome"]
+
+# do_filp_open returns a pointer (s64); the other probed functions return an int, which
+# the probe prints widened to 64 bits.
+_RET_IS_POINTER = frozenset({"open"})
+_SOCK_PROTO = {1: "tcp", 2: "udp", 3: "raw", 5: "seqpacket"}
+_MAX_ERRNO = 4095
+
+
+def _errno_of(value: int) -> int | None:
+    """The errno a kernel return value encodes, or ``None`` for success."""
+    return -value if -_MAX_ERRNO <= value <= -1 else None
+
+
+def _as_s32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _perms(mode: int | None) -> str | None:
+    return None if mode is None else f"{mode & 0o7777:04o}"
+
+
+def outcome(call: PendingCall) -> tuple[bool | None, str | None]:
+    """(ok, errno name) from the kretprobe result, else the syscall's; unknown is (None, None)."""
+    if call.ret is not None:
+        value = call.ret if call.event.event in _RET_IS_POINTER else _as_s32(call.ret)
+    elif call.sys_ret is not None:
+        value = call.sys_ret
+    else:
+        return None, None
+    errno = _errno_of(value)
+    if errno is None:
+        return True, None
+    return False, linux.errno_name(errno)
+
+
+class ActivityRecorder:
+    """Writes the records of finished calls into a :class:`RecordStore`."""
+
+    def __init__(self, store: RecordStore, clock: GuestClock | None) -> None:
+        self.store = store
+        self._clock = clock
+
+    def _iso(self, ts: float) -> str | None:
+        return None if self._clock is None else self._clock.iso(ts)
+
+    def record(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
+        name = call.event.event
+        if name == "open":
+            self._open(call, ok, error)
+        elif name in ("connect", "bind", "bind6", "udpsend"):
+            self._network(call, ok, error)
+        elif name == "ptrace":
+            self._ptrace(call, ok, error)
+        elif name in ("chmod", "fchmodat", "fchmod"):
+            self._chmod(call, ok, error)
+        else:
+            self._file_op(call, ok, error)
+
+    def _base(self, call: PendingCall, ok: bool | None, error: str | None) -> dict[str, Any]:
+        ts = call.event.ts
+        return {
+            "pid": call.event.pid,
+            "process": call.proc.key,
+            "time": ts,
+            "time_utc": self._iso(ts),
+            "ok": ok,
+            "error": error,
+        }
+
+    def _open(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
+        flags = call.event.get_int("flags") or 0
+        if flags & linux.FMODE_EXEC or flags & linux.O_PATH:
+            # The binary and interpreter execve loads, or a handle that cannot read or write.
+            return
+        store = self.store
+        path = call.paths[0]
+        key = (path, call.proc.key)
+        base = self._base(call, ok, error)
+        is_tmpfile = flags & linux.O_TMPFILE == linux.O_TMPFILE
+        if flags & linux.O_DIRECTORY and not is_tmpfile:
+            store.attempt("directories", key, ok, error, lambda: DirectoryOpen(path=path, **base))
+            return
+        names = linux.open_flag_names(flags)
+        writes = flags & 3 in (1, 2) or flags & (linux.O_CREAT | linux.O_TRUNC | linux.O_APPEND)
+        if not (writes or is_tmpfile):
+            store.attempt(
+                "read", key, ok, error, lambda: FileAccess(path=path, flags=names, **base)
+            )
+            return
+        store.attempt("written", key, ok, error, lambda: FileAccess(path=path, flags=names, **base))
+        if ok and flags & linux.O_CREAT:
+            mode = _perms(call.event.get_int("mode"))
+            exclusive = bool(flags & linux.O_EXCL)
+            store.attempt(
+                "created",
+                key,
+                ok,
+                error,
+                lambda: FileCreate(path=path, mode=mode, exclusive=exclusive, **base),
+            )
+
+    def _file_op(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
+        event = call.event
+        name = event.event
+        owner = call.proc.key
+        base = self._base(call, ok, error)
+        paths = call.paths
+        store = self.store
+        if name in ("unlink", "rmdir"):
+            op: Literal["unlink", "rmdir"] = "unlink" if name == "unlink" else "rmdir"
+            store.attempt(
+                "deleted",
+                (paths[0], op, owner),
+                ok,
+                error,
+                lambda: FileDelete(path=paths[0], op=op, **base),
+            )
+        elif name == "mkdir":
+            mode = _perms(event.get_int("mode"))
+            store.attempt(
+                "mkdir",
+                (paths[0], owner),
+                ok,
+                error,
+                lambda: FileMkdir(path=paths[0], mode=mode, **base),
+            )
+        elif name == "rename":
+            store.attempt(
+                "renamed",
+                (paths[0], paths[1], owner),
+                ok,
+                error,
+                lambda: FileRename(src=paths[0], dst=paths[1], **base),
+            )
+        elif name in ("symlink", "link"):
+            kind: Literal["symlink", "link"] = "symlink" if name == "symlink" else "link"
+            store.attempt(
+                "links",
+                (kind, paths[0], paths[1], owner),
+                ok,
+                error,
+                lambda: FileLink(kind=kind, target=paths[0], path=paths[1], **base),
+            )
+
+    def _chmod(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
+        event = call.event
+        mode = _perms(event.get_int("mode")) or "?"
+        op: Literal["chmod", "fchmodat", "fchmod"]
+        fd: int | None = None
+        if event.event == "fchmod":
+            op = "fchmod"
+            fd = event.get_int("fd")
+            entry = call.proc.fds.get(fd) if fd is not None else None
+            path = entry.path if entry is not None and entry.kind != "socket" else None
+        else:
+            op = "chmod" if event.event == "chmod" else "fchmodat"
+            path = call.paths[0]
+        base = self._base(call, ok, error)
+        self.store.attempt(
+            "chmod",
+            (path, fd, mode, op, call.proc.key),
+            ok,
+            error,
+            lambda: FileChmod(path=path, fd=fd, mode=mode, op=op, **base),
+        )
+
+    def _network(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
+        event = call.event
+        name = event.event
+        get = event.get_int
+        family = get("fam")
+        port, addr = get("port") or 0, get("addr") or 0
+        a6hi, a6lo = get("a6hi") or 0, get("a6lo") or 0
+        result = "ok" if ok else error
+        ts = event.ts
+        common: dict[str, Any] = {
+            "pid": event.pid,
+            "process": call.proc.key,
+            "time": ts,
+            "time_utc": self._iso(ts),
+            "result": result,
+        }
+        store = self.store
+        if name == "udpsend":
+            self._udp(call, (family, port, addr, a6hi, a6lo), result, common)
+            return
+        if name == "connect" and family == linux.AF_UNIX:
+            path, cut = decode_unix(port, addr, a6hi, a6lo, get("len"))
+            store.endpoint(
+                "unix",
+                (path, call.proc.key),
+                result,
+                lambda: UnixSocket(op="connect", path=path, path_truncated=cut, **common),
+            )
+            return
+        endpoint = decode_inet(family, port, addr, a6hi, a6lo)
+        if endpoint is None:
+            store.drop(f"{name}_other_family")
+            return
+        fam, ip, dport = endpoint
+        proto = "tcp"
+        socket = call.proc.fds.get(call.socket_fd) if call.socket_fd is not None else None
+        if socket is not None and socket.kind == "socket" and socket.sotype is not None:
+            proto = _SOCK_PROTO.get(socket.sotype, f"type {socket.sotype}")
+        if name == "connect":
+            store.endpoint(
+                "connections",
+                (fam, ip, dport, proto, call.proc.key),
+                result,
+                lambda: Connection(proto=proto, family=fam, dst_ip=ip, dst_port=dport, **common),
+            )
+        else:
+            store.endpoint(
+                "binds",
+                (fam, ip, dport, proto, call.proc.key),
+                result,
+                lambda: Bind(proto=proto, family=fam, ip=ip, port=dport, **common),
+            )
+
+    def _udp(
+        self,
+        call: PendingCall,
+        sockaddr: tuple[int | None, int, int, int, int],
+        result: str | None,
+        common: dict[str, Any],
+    ) -> None:
+        event = call.event
+        endpoint = decode_inet(*sockaddr)
+        if endpoint is None:
+            # No address given to sendmsg: a connected socket, whose peer the probe also read.
+            daddr, dport = event.get_int("daddr") or 0, event.get_int("dport") or 0
+            if not daddr and not dport:
+                self.store.drop("udp_unknown_destination")
+                return
+            fam: Literal["ipv4", "ipv6"] = "ipv4"
+            ip, dst_port = ipv4_from_wire(daddr), port_from_wire(dport)
+        else:
+            fam, ip, dst_port = endpoint
+        size = max(event.get_int("size") or 0, 0)
+        record = self.store.endpoint(
+            "udp",
+            (fam, ip, dst_port, call.proc.key),
+            result,
+            lambda: UdpSend(family=fam, dst_ip=ip, dst_port=dst_port, bytes=0, **common),
+        )
+        if record is not None:
+            record.bytes = min(record.bytes + size, 1 << 62)
+        if dst_port == 53:
+            self.store.endpoint(
+                "dns",
+                (ip, dst_port, call.proc.key),
+                result,
+                lambda: DnsQuery(server=ip, port=dst_port, **common),
+            )
+
+    def _ptrace(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
+        event = call.event
+        request = event.get_int("request")
+        if request is None:
+            request = -1
+        self.store.append(
+            "ptrace",
+            PtraceCall(
+                pid=event.pid,
+                process=call.proc.key,
+                time=event.ts,
+                time_utc=self._iso(event.ts),
+                request=request,
+                request_name=linux.ptrace_request_name(request),
+                target=event.get_int("pid"),
+                ok=ok,
+                error=error,
+            ),
+        )

@@ -1,0 +1,723 @@
+"""Builds the behaviour model (process tree, files, network, syscalls) from trace events.
+
+Owns the meaning of the event stream: which task belongs to which process (threads are
+folded into their thread group, reused pids become new process nodes), how a probe event is
+paired with its result (the matching ``*_r`` kretprobe, else the ``sys_exit`` of the same
+task), and how relative paths resolve against each process's working directory and
+descriptors. Finished calls become records in :mod:`.activity`. The guest is hostile: every
+value is treated as data, every collection is bounded, and nothing here touches the host
+file system (paths are normalised as strings).
+
+Events of the sample's own pid before its first ``sched_process_exec`` belong to the agent
+setting up the child (redirecting stdio, ``chdir``); they are dropped, except that the
+``chdir`` sets the sample's initial working directory.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from . import linux
+from .activity import ActivityRecorder, outcome
+from .clock import GuestClock
+from .models import (
+    Bind,
+    Connection,
+    DirectoryOpen,
+    DnsQuery,
+    ExecRecord,
+    FileAccess,
+    FileChmod,
+    FileCreate,
+    FileDelete,
+    FileLink,
+    FileMkdir,
+    FileRename,
+    Files,
+    Network,
+    Process,
+    ProcessTreeNode,
+    PtraceCall,
+    Syscalls,
+    UdpSend,
+    UnixSocket,
+)
+from .records import RecordStore
+from .state import UNREADABLE, FdEntry, PendingCall, ProcessState, TaskState
+from .syscalls_x86_64 import syscall_name
+from .trace_parser import TraceEvent
+
+__all__ = ["UNREADABLE", "Behaviour", "BehaviourBuilder", "Limits", "build_behaviour"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one report may hold, whatever the sample does (fork bombs, floods)."""
+
+    processes: int = 10_000
+    records: int = 20_000
+    threads_listed: int = 1_024
+    execs_per_process: int = 64
+    fds_per_process: int = 4_096
+    calls_per_task: int = 64
+    tree_depth: int = 32
+
+
+@dataclass
+class Behaviour:
+    """What the sample's process tree did, ready to be placed into a report."""
+
+    processes: list[Process]
+    process_tree: list[ProcessTreeNode]
+    files: Files
+    network: Network
+    syscalls: Syscalls
+    root: str | None
+    pre_exec_dropped: int
+    truncated: dict[str, int]
+    errors: list[str]
+
+
+# Syscall numbers whose arguments or results the model follows.
+_NR_CLOSE = 3
+_NR_DUP = 32
+_NR_DUP2 = 33
+_NR_SOCKET = 41
+_NR_CONNECT = 42
+_NR_ACCEPT = 43
+_NR_BIND = 49
+_NR_CLONE = 56
+_NR_EXECVE = 59
+_NR_FCNTL = 72
+_NR_CHDIR = 80
+_NR_FCHDIR = 81
+_NR_ACCEPT4 = 288
+_NR_DUP3 = 292
+_OPEN_NRS = frozenset({2, 85, 257, 437})
+_ARGS_NEEDED = frozenset(
+    {_NR_CLOSE, _NR_DUP, _NR_DUP2, _NR_DUP3, _NR_FCNTL, _NR_SOCKET, _NR_ACCEPT, _NR_ACCEPT4}
+    | {_NR_CONNECT, _NR_BIND, _NR_CLONE, _NR_FCHDIR}
+)
+_EFFECT_NRS = _OPEN_NRS | {
+    _NR_CLOSE,
+    _NR_DUP,
+    _NR_DUP2,
+    _NR_DUP3,
+    _NR_FCNTL,
+    _NR_SOCKET,
+    _NR_ACCEPT,
+    _NR_ACCEPT4,
+    _NR_FCHDIR,
+}
+_NO_ARGS: tuple[int, ...] = ()
+_F_DUPFD = 0
+_F_DUPFD_CLOEXEC = 1030
+
+_CALL_EVENTS = frozenset(
+    {
+        "open",
+        "unlink",
+        "rmdir",
+        "mkdir",
+        "rename",
+        "symlink",
+        "link",
+        "chmod",
+        "fchmodat",
+        "fchmod",
+        "chdir",
+        "connect",
+        "bind",
+        "bind6",
+        "udpsend",
+        "ptrace",
+    }
+)
+_RET_EVENTS = {"open_r": "open", "connect_r": "connect", "unlink_r": "unlink", "rename_r": "rename"}
+
+
+class BehaviourBuilder:
+    """Feed it events in trace order with :meth:`feed`, then call :meth:`finish` once."""
+
+    def __init__(
+        self,
+        root_pid: int | None,
+        initial_cwd: str = "/",
+        clock: GuestClock | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.root_pid = root_pid
+        self.limits = limits or Limits()
+        self._clock = clock
+        self._initial_cwd = posixpath.normpath(posixpath.join("/", initial_cwd or "/"))
+        self._armed = root_pid is None
+        self._raw = False
+        self._root: ProcessState | None = None
+        self._root_first_ts: float | None = None
+        self._pre_chdir: str | None = None
+        self._nodes: dict[str, ProcessState] = {}
+        self._key_repeats: dict[str, int] = {}
+        self._live: dict[int, ProcessState] = {}
+        self._last: dict[int, ProcessState] = {}
+        self._thread_owner: dict[int, int] = {}
+        self._tentative: set[int] = set()
+        self._tasks: dict[int, TaskState] = {}
+        self.store = RecordStore(self.limits.records)
+        self._recorder = ActivityRecorder(self.store, clock)
+        self.pre_exec_dropped = 0
+        self.errors: list[str] = []
+        self._handlers: dict[str, Callable[[TraceEvent], None]] = {
+            "sys_enter": self._sys_enter,
+            "sys_exit": self._sys_exit,
+            "sched_process_fork": self._fork,
+            "sched_process_exec": self._exec,
+            "sched_process_exit": self._task_exit,
+            "exit": self._do_exit,
+            "argv": self._argv,
+        }
+        for name in _CALL_EVENTS:
+            self._handlers[name] = self._call
+        for name in _RET_EVENTS:
+            self._handlers[name] = self._ret
+
+    # --- bookkeeping -------------------------------------------------------------------
+    def _iso(self, ts: float | None) -> str | None:
+        return None if self._clock is None or ts is None else self._clock.iso(ts)
+
+    @property
+    def truncated(self) -> dict[str, int]:
+        """Records dropped at a limit, per category."""
+        return self.store.truncated
+
+    def _drop(self, what: str) -> None:
+        self.store.drop(what)
+
+    def _task(self, tid: int) -> TaskState:
+        task = self._tasks.get(tid)
+        if task is None:
+            task = self._tasks[tid] = TaskState()
+        return task
+
+    def _new_proc(
+        self, pid: int, parent: ProcessState | None, ts: float, comm: str
+    ) -> ProcessState:
+        key = f"{pid}@{ts:.6f}"
+        if key in self._nodes:
+            # Only a forged or duplicated line can start the same pid twice at one instant;
+            # a counter per key keeps that O(1) however many such lines there are.
+            n = self._key_repeats.get(key, 1) + 1
+            self._key_repeats[key] = n
+            key = f"{key}#{n}"
+        cwd = parent.cwd if parent is not None else self._initial_cwd
+        proc = ProcessState(
+            key=key,
+            pid=pid,
+            ppid=parent.pid if parent is not None else None,
+            parent=parent.key if parent is not None else None,
+            comm=comm,
+            start=ts,
+            cwd=cwd,
+            cwd_shown=cwd,
+        )
+        if parent is not None:
+            # A child runs its parent's program with the parent's descriptors until it execs.
+            proc.image = parent.image
+            proc.argv = list(parent.argv)
+            proc.argv_truncated = parent.argv_truncated
+            proc.fds = parent.fds
+            proc.fds_shared = parent.fds_shared = True
+            parent.children.append(key)
+        self._nodes[key] = proc
+        self._live[pid] = proc
+        self._last[pid] = proc
+        return proc
+
+    def _proc(self, event: TraceEvent) -> ProcessState:
+        """The process (thread group) an event belongs to, creating it if never seen."""
+        pid = event.pid
+        tgid = event.tgid
+        if tgid is None:
+            tgid = self._thread_owner.get(pid, pid)
+        if pid in self._tentative:
+            self._tentative.discard(pid)
+            if tgid != pid:
+                self._unfork(pid)
+        if tgid != pid and pid not in self._thread_owner:
+            self._thread_owner[pid] = tgid
+            owner = self._live.get(tgid) or self._last.get(tgid)
+            if owner is not None:
+                self._add_thread(owner, pid)
+        proc = self._live.get(tgid)
+        if proc is None:
+            # A thread outliving its leader still belongs to the leader's (exited) process.
+            proc = self._last.get(tgid) if tgid != pid else None
+            if proc is None:
+                proc = self._new_proc(tgid, None, event.ts, event.comm)
+        return proc
+
+    def _add_thread(self, proc: ProcessState, tid: int) -> None:
+        if len(proc.threads) < self.limits.threads_listed:
+            proc.threads.append(tid)
+        else:
+            self._drop("threads")
+
+    def _unfork(self, pid: int) -> None:
+        """A fork child first seen as a thread of another group: it was a thread all along."""
+        proc = self._live.get(pid)
+        if proc is None or proc.execs or proc.syscalls:
+            return
+        del self._nodes[proc.key]
+        self._live.pop(pid, None)
+        if self._last.get(pid) is proc:
+            del self._last[pid]
+        if proc.parent is not None and proc.parent in self._nodes:
+            siblings = self._nodes[proc.parent].children
+            if proc.key in siblings:
+                siblings.remove(proc.key)
+
+    def _resolve(self, proc: ProcessState, dfd: int | None, path: str | None) -> str:
+        """Absolute, normalised path where it can be known; never touches the host."""
+        if path is None:
+            return UNREADABLE
+        if path.startswith("/"):
+            return posixpath.normpath(path)
+        base: str | None
+        if dfd is None or dfd == linux.AT_FDCWD:
+            base = proc.cwd
+        else:
+            entry = proc.fds.get(dfd)
+            base = entry.path if entry is not None and entry.kind != "socket" else None
+        if base is None:
+            # Relative to a descriptor we never saw opened: keep what the sample passed.
+            return path
+        if not path:
+            return base
+        return posixpath.normpath(posixpath.join(base, path))
+
+    def _count_syscall(self, proc: ProcessState, nr: int) -> None:
+        proc.syscalls[nr] = proc.syscalls.get(nr, 0) + 1
+
+    # --- event dispatch ----------------------------------------------------------------
+    def feed(self, event: TraceEvent) -> None:
+        if not self._armed:
+            self._pre_exec(event)
+            return
+        handler = self._handlers.get(event.event)
+        if handler is not None:
+            handler(event)
+
+    def feed_all(self, events: Iterable[TraceEvent]) -> None:
+        """:meth:`feed` each event; the same, minus a call per event on large traces."""
+        handlers = self._handlers
+        for event in events:
+            if not self._armed:
+                self._pre_exec(event)
+                continue
+            handler = handlers.get(event.event)
+            if handler is not None:
+                handler(event)
+
+    def _pre_exec(self, event: TraceEvent) -> None:
+        root = self.root_pid
+        if event.pid != root or event.tgid not in (None, root):
+            self.pre_exec_dropped += 1
+            return
+        if self._root_first_ts is None:
+            self._root_first_ts = event.ts
+        name = event.event
+        if name == "sched_process_exec":
+            self._armed = True
+            if self._pre_chdir is not None:
+                # chdir result never seen (no raw syscall stream): the agent's chdir
+                # succeeded, or there would be no exec.
+                self._initial_cwd = self._pre_chdir
+            proc = self._new_proc(event.pid, None, self._root_first_ts, event.comm)
+            self._root = proc
+            # The execve that started the sample was entered before the exec event.
+            self._count_syscall(proc, _NR_EXECVE)
+            self._exec(event)
+            return
+        if name == "sys_enter":
+            self._raw = True
+            self.pre_exec_dropped += 1
+            self._task(event.pid).nr = event.get_int("nr")
+        elif name == "sys_exit":
+            self._raw = True
+            self.pre_exec_dropped += 1
+            task = self._task(event.pid)
+            if task.nr == _NR_CHDIR and self._pre_chdir is not None:
+                if event.get_int("ret") == 0:
+                    self._initial_cwd = self._pre_chdir
+                self._pre_chdir = None
+            task.nr = None
+        elif name == "chdir":
+            path = event.get_str("path")
+            if path is not None:
+                self._pre_chdir = posixpath.normpath(posixpath.join(self._initial_cwd, path))
+        elif name == "argv":
+            self._task(event.pid).argv = event
+        else:
+            self.pre_exec_dropped += 1
+
+    # The two raw syscall handlers see most events: they read the fields directly (the
+    # parser guarantees "nr" and "ret" are decimal integers) and do nothing they can avoid.
+    def _sys_enter(self, event: TraceEvent) -> None:
+        self._raw = True
+        task = self._tasks.get(event.pid)
+        if task is None:
+            task = self._tasks[event.pid] = TaskState()
+        elif task.calls:
+            # The previous syscall's exit was lost (or it never returns): settle what it did.
+            self._settle(task)
+        nr = int(event.fields["nr"] or 0)
+        task.nr = nr
+        task.args = event.syscall_args() if nr in _ARGS_NEEDED else _NO_ARGS
+        counts = self._proc(event).syscalls
+        counts[nr] = counts.get(nr, 0) + 1
+
+    def _sys_exit(self, event: TraceEvent) -> None:
+        self._raw = True
+        task = self._tasks.get(event.pid)
+        if task is None:
+            return
+        fields = event.fields
+        nr = int(fields["nr"] or 0)
+        if nr == task.nr:
+            ret = int(fields["ret"] or 0)
+            if nr in _EFFECT_NRS and ret >= 0:
+                self._syscall_effects(self._proc(event), task, nr, ret)
+            for call in task.calls:
+                call.sys_ret = ret
+        if task.calls:
+            self._settle(task)
+        task.nr = None
+        task.args = _NO_ARGS
+
+    def _syscall_effects(self, proc: ProcessState, task: TaskState, nr: int, ret: int) -> None:
+        """Keep the descriptor table and cwd in step with calls the probes do not cover."""
+        args = task.args
+        fds = proc.fds
+        if nr in _OPEN_NRS:
+            for call in reversed(task.calls):
+                flags = call.event.get_int("flags") or 0
+                if call.event.event == "open" and not flags & linux.FMODE_EXEC:
+                    kind: Literal["file", "dir"] = "dir" if flags & linux.O_DIRECTORY else "file"
+                    self._set_fd(proc, ret, FdEntry(kind, call.paths[0] if call.paths else None))
+                    break
+        elif nr == _NR_CLOSE and args:
+            if args[0] in fds:
+                self._own_fds(proc).pop(args[0])
+        elif nr in (_NR_DUP, _NR_DUP2, _NR_DUP3) and args:
+            if args[0] in fds:
+                self._set_fd(proc, ret, fds[args[0]])
+        elif nr == _NR_FCNTL and len(args) > 1 and args[1] in (_F_DUPFD, _F_DUPFD_CLOEXEC):
+            if args[0] in fds:
+                self._set_fd(proc, ret, fds[args[0]])
+        elif nr == _NR_SOCKET and len(args) > 1:
+            # The type argument also carries SOCK_NONBLOCK/SOCK_CLOEXEC in its high bits.
+            self._set_fd(proc, ret, FdEntry("socket", family=args[0], sotype=args[1] & 0xF))
+        elif nr in (_NR_ACCEPT, _NR_ACCEPT4) and args:
+            listener = fds.get(args[0])
+            if listener is not None:
+                self._set_fd(proc, ret, listener)
+        elif nr == _NR_FCHDIR and args and ret == 0:
+            entry = fds.get(args[0])
+            if entry is not None and entry.path is not None and entry.kind != "socket":
+                proc.cwd = entry.path
+
+    def _set_fd(self, proc: ProcessState, fd: int, entry: FdEntry) -> None:
+        if fd in proc.fds or len(proc.fds) < self.limits.fds_per_process:
+            self._own_fds(proc)[fd] = entry
+
+    @staticmethod
+    def _own_fds(proc: ProcessState) -> dict[int, FdEntry]:
+        if proc.fds_shared:
+            proc.fds = dict(proc.fds)
+            proc.fds_shared = False
+        return proc.fds
+
+    def _fork(self, event: TraceEvent) -> None:
+        parent = self._proc(event)
+        child = event.get_int("child_pid")
+        if child is None:
+            return
+        task = self._tasks.get(event.pid)
+        if (
+            task is not None
+            and task.nr == _NR_CLONE
+            and task.args
+            and task.args[0] & linux.CLONE_THREAD
+        ):
+            self._thread_owner[child] = parent.pid
+            self._add_thread(parent, child)
+            return
+        if child == parent.pid:
+            return
+        if len(self._nodes) >= self.limits.processes:
+            # Past the limit a descendant's activity is charged to its nearest recorded
+            # ancestor rather than lost.
+            self._drop("processes")
+            self._live[child] = parent
+            return
+        self._thread_owner.pop(child, None)
+        comm = event.get_str("child_comm") or event.comm
+        self._new_proc(child, parent, event.ts, comm)
+        # Whether clone made a process or a thread is only certain on the child's first line.
+        self._tentative.add(child)
+
+    def _argv(self, event: TraceEvent) -> None:
+        self._task(event.pid).argv = event
+
+    def _exec(self, event: TraceEvent) -> None:
+        proc = self._proc(event)
+        if proc.pid != event.pid:
+            return
+        old_pid = event.get_int("old_pid")
+        stash = self._tasks.get(event.pid)
+        argv_event = stash.argv if stash is not None else None
+        if argv_event is None and old_pid is not None and old_pid in self._tasks:
+            argv_event = self._tasks[old_pid].argv
+        argv: list[str] = []
+        argc: int | None = None
+        truncated = False
+        if argv_event is not None:
+            argc = argv_event.get_int("argc")
+            if argc is None or argc < 0:
+                truncated = True
+            else:
+                for i in range(min(argc, 8)):
+                    value = argv_event.get_str(f"a{i}")
+                    argv.append(UNREADABLE if value is None else value)
+                truncated = argc > 8
+            for task in (stash, self._tasks.get(old_pid) if old_pid is not None else None):
+                if task is not None:
+                    task.argv = None
+        filename = self._resolve(proc, linux.AT_FDCWD, event.get_str("filename"))
+        proc.image = filename
+        proc.argv = argv
+        proc.argv_truncated = truncated
+        proc.comm = event.comm
+        proc.cwd_shown = proc.cwd
+        if len(proc.execs) < self.limits.execs_per_process:
+            proc.execs.append(
+                ExecRecord(
+                    time=event.ts,
+                    time_utc=self._iso(event.ts),
+                    filename=filename,
+                    argv=argv,
+                    argc=argc,
+                    argv_truncated=truncated,
+                )
+            )
+        else:
+            self._drop("execs")
+
+    def _do_exit(self, event: TraceEvent) -> None:
+        proc = self._proc(event)
+        task = self._tasks.get(event.pid)
+        if task is not None and task.calls:
+            self._settle(task)
+        code = event.get_int("code")
+        if code is None or proc.pid not in (event.pid, event.tgid):
+            return
+        leader = event.pid == proc.pid
+        if leader or not proc.status_from_leader:
+            proc.status = code
+            proc.status_from_leader = leader
+
+    def _task_exit(self, event: TraceEvent) -> None:
+        proc = self._proc(event)
+        task = self._tasks.pop(event.pid, None)
+        if task is not None and task.calls:
+            self._settle(task)
+        pid = event.pid
+        if pid != proc.pid:
+            self._thread_owner.pop(pid, None)
+            if self._live.get(pid) is proc:
+                # A descendant past the process limit, charged to its ancestor until now.
+                del self._live[pid]
+            return
+        proc.exit = event.ts
+        comm = event.get_str("comm")
+        if comm:
+            proc.comm = comm
+        if self._live.get(pid) is proc:
+            del self._live[pid]
+        # An exited task can no longer turn out to have been a thread.
+        self._tentative.discard(pid)
+
+    # --- probe events and their results ------------------------------------------------
+    def _call(self, event: TraceEvent) -> None:
+        proc = self._proc(event)
+        task = self._task(event.pid)
+        if not self._raw and task.calls:
+            # Without the raw syscall stream nothing else marks the end of a call.
+            self._settle(task)
+        if len(task.calls) >= self.limits.calls_per_task:
+            self._finish_call(task.calls.pop(0))
+        socket_fd = None
+        if task.nr in (_NR_CONNECT, _NR_BIND) and task.args:
+            socket_fd = task.args[0]
+        task.calls.append(PendingCall(event, proc, self._paths(event, proc), socket_fd))
+
+    def _paths(self, event: TraceEvent, proc: ProcessState) -> tuple[str, ...]:
+        # Resolved now: the cwd and descriptors in force when the call was made.
+        name = event.event
+        get_int, get_str = event.get_int, event.get_str
+        if name in ("open", "unlink", "rmdir", "mkdir", "fchmodat"):
+            return (self._resolve(proc, get_int("dfd"), get_str("path")),)
+        if name in ("chmod", "chdir"):
+            return (self._resolve(proc, linux.AT_FDCWD, get_str("path")),)
+        if name in ("rename", "link"):
+            return (
+                self._resolve(proc, get_int("olddfd"), get_str("old")),
+                self._resolve(proc, get_int("newdfd"), get_str("new")),
+            )
+        if name == "symlink":
+            # The target is stored verbatim in the link: it is not resolved.
+            target = get_str("target")
+            return (
+                UNREADABLE if target is None else target,
+                self._resolve(proc, get_int("dfd"), get_str("path")),
+            )
+        return ()
+
+    def _ret(self, event: TraceEvent) -> None:
+        task = self._tasks.get(event.pid)
+        if task is None:
+            return
+        kind = _RET_EVENTS[event.event]
+        for call in reversed(task.calls):
+            if call.event.event == kind and call.ret is None:
+                call.ret = event.get_int("ret")
+                if call.ret is None:
+                    call.ret = 0
+                if not self._raw:
+                    task.calls.remove(call)
+                    self._finish_call(call)
+                return
+
+    def _settle(self, task: TaskState) -> None:
+        calls, task.calls = task.calls, []
+        for call in calls:
+            self._finish_call(call)
+
+    def _finish_call(self, call: PendingCall) -> None:
+        ok, error = outcome(call)
+        if call.event.event == "chdir":
+            if ok is not False:
+                call.proc.cwd = call.paths[0]
+        else:
+            self._recorder.record(call, ok, error)
+
+    # --- result ------------------------------------------------------------------------
+    def finish(self) -> Behaviour:
+        for task in self._tasks.values():
+            self._settle(task)
+        if self.root_pid is not None and self._root is None:
+            self.errors.append(
+                f"the sample's process (pid {self.root_pid}) was never seen executing: "
+                "the exec failed or the trace is missing its start"
+            )
+        processes = [self._process(proc) for proc in self._nodes.values()]
+        syscalls = Syscalls(ptrace=self.store.items("ptrace", PtraceCall))
+        for proc in self._nodes.values():
+            if proc.syscalls:
+                named: dict[str, int] = {}
+                for nr, n in proc.syscalls.items():
+                    name = syscall_name(nr)
+                    named[name] = named.get(name, 0) + n
+                    syscalls.counts[name] = syscalls.counts.get(name, 0) + n
+                    syscalls.total += n
+                syscalls.per_process[proc.key] = named
+        return Behaviour(
+            processes=processes,
+            process_tree=self._tree(),
+            files=Files(
+                read=self.store.items("read", FileAccess),
+                written=self.store.items("written", FileAccess),
+                created=self.store.items("created", FileCreate),
+                deleted=self.store.items("deleted", FileDelete),
+                renamed=self.store.items("renamed", FileRename),
+                chmod=self.store.items("chmod", FileChmod),
+                mkdir=self.store.items("mkdir", FileMkdir),
+                links=self.store.items("links", FileLink),
+                directories=self.store.items("directories", DirectoryOpen),
+            ),
+            network=Network(
+                connections=self.store.items("connections", Connection),
+                binds=self.store.items("binds", Bind),
+                udp=self.store.items("udp", UdpSend),
+                dns=self.store.items("dns", DnsQuery),
+                unix=self.store.items("unix", UnixSocket),
+            ),
+            syscalls=syscalls,
+            root=self._root.key if self._root is not None else None,
+            pre_exec_dropped=self.pre_exec_dropped,
+            truncated=dict(self.truncated),
+            errors=list(self.errors),
+        )
+
+    def _process(self, proc: ProcessState) -> Process:
+        code = signal = None
+        if proc.status is not None:
+            # do_exit receives a wait status: low 7 bits a signal, else the code in bits 8-15.
+            if proc.status & 0x7F:
+                signal = proc.status & 0x7F
+            else:
+                code = (proc.status >> 8) & 0xFF
+        return Process(
+            key=proc.key,
+            pid=proc.pid,
+            ppid=proc.ppid,
+            parent=proc.parent,
+            comm=proc.comm,
+            image=proc.image,
+            argv=proc.argv,
+            argv_truncated=proc.argv_truncated,
+            cwd=proc.cwd_shown,
+            start=proc.start,
+            start_utc=self._iso(proc.start),
+            exit=proc.exit,
+            exit_utc=self._iso(proc.exit),
+            exit_code=code,
+            exit_signal=signal,
+            exit_signal_name=linux.signal_name(signal) if signal is not None else None,
+            threads=proc.threads,
+            execs=proc.execs,
+            children=[key for key in proc.children if key in self._nodes],
+        )
+
+    def _tree(self) -> list[ProcessTreeNode]:
+        depth_limit = self.limits.tree_depth
+
+        def node(proc: ProcessState, depth: int) -> ProcessTreeNode:
+            item = ProcessTreeNode(
+                key=proc.key, pid=proc.pid, comm=proc.comm, image=proc.image, argv=proc.argv
+            )
+            children = [self._nodes[key] for key in proc.children if key in self._nodes]
+            if depth >= depth_limit:
+                # Deeper levels stay in the flat list; JSON consumers recurse on this tree.
+                item.truncated = bool(children)
+                return item
+            item.children = [node(child, depth + 1) for child in children]
+            return item
+
+        roots = [p for p in self._nodes.values() if p.parent is None or p.parent not in self._nodes]
+        return [node(proc, 1) for proc in roots]
+
+
+def build_behaviour(
+    events: Iterable[TraceEvent],
+    root_pid: int | None,
+    initial_cwd: str = "/",
+    clock: GuestClock | None = None,
+    limits: Limits | None = None,
+) -> Behaviour:
+    """Run every event through a :class:`BehaviourBuilder` and return the result."""
+    builder = BehaviourBuilder(root_pid, initial_cwd, clock, limits)
+    builder.feed_all(events)
+    return builder.finish()

@@ -1,0 +1,136 @@
+"""Short human-readable summary of a report, for the command line.
+
+Owns choosing what an analyst wants at a glance (process tree, files changed, network
+endpoints, anti-debugging, warnings) and rendering it as plain lines. Every sample-controlled
+string is passed through :func:`~aasee.processing.text.printable`; the lines contain no
+markup, so a renderer such as rich must print them with markup disabled.
+"""
+
+from __future__ import annotations
+
+from .models import ProcessTreeNode, Report
+from .text import printable
+
+__all__ = ["MAX_ITEMS", "summarize", "summary_sections"]
+
+MAX_ITEMS = 50
+"""Entries shown per section before the rest is counted."""
+
+
+def _bounded(lines: list[str], total: int | None = None) -> list[str]:
+    total = len(lines) if total is None else total
+    if total > MAX_ITEMS:
+        return lines[:MAX_ITEMS] + [f"… and {total - MAX_ITEMS} more"]
+    return lines
+
+
+def _argv(argv: list[str], truncated: bool) -> str:
+    text = " ".join(printable(arg, 80) for arg in argv)
+    return text + " …" if truncated else text
+
+
+def _endpoint(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def _times(count: int) -> str:
+    return f" x{count}" if count > 1 else ""
+
+
+def _process_lines(report: Report) -> list[str]:
+    details = {p.key: p for p in report.processes}
+    lines: list[str] = []
+    # Iterative walk: the tree is bounded in depth, but a flat loop costs nothing.
+    stack: list[tuple[ProcessTreeNode, int]] = [(n, 0) for n in reversed(report.process_tree)]
+    while stack:
+        node, depth = stack.pop()
+        proc = details.get(node.key)
+        image = printable(node.image or f"[{node.comm}]", 120)
+        line = f"{'  ' * depth}{node.pid} {image}"
+        if proc is not None:
+            if proc.argv:
+                line += f"  argv: {_argv(proc.argv, proc.argv_truncated)}"
+            if proc.exit_signal is not None:
+                line += f"  killed by {proc.exit_signal_name or proc.exit_signal}"
+            elif proc.exit_code is not None:
+                line += f"  exit {proc.exit_code}"
+            if proc.threads:
+                line += f"  ({len(proc.threads)} threads)"
+        if node.truncated:
+            line += "  (deeper descendants not shown)"
+        lines.append(line)
+        stack.extend((child, depth + 1) for child in reversed(node.children))
+    return _bounded(lines)
+
+
+def _failed(ok: bool | None, error: str | None) -> str:
+    return f" [failed: {error or 'error'}]" if ok is False else ""
+
+
+def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
+    """Titled groups of lines; empty sections are left out."""
+    files = report.files
+    network = report.network
+    created = {(c.path, c.process) for c in files.created}
+    sections: list[tuple[str, list[str]]] = [("Processes", _process_lines(report))]
+
+    written = [
+        f"{printable(w.path)}{' (created)' if (w.path, w.process) in created else ''}"
+        f"  pid {w.pid}{_times(w.count)}{_failed(w.ok, w.error)}"
+        for w in files.written
+    ]
+    deleted = [
+        f"{printable(d.path)}  pid {d.pid}{' (rmdir)' if d.op == 'rmdir' else ''}"
+        f"{_failed(d.ok, d.error)}"
+        for d in files.deleted
+    ]
+    renamed = [
+        f"{printable(r.src)} -> {printable(r.dst)}  pid {r.pid}{_failed(r.ok, r.error)}"
+        for r in files.renamed
+    ]
+    chmod = [
+        f"{printable(c.path) if c.path is not None else f'fd {c.fd}'} {c.mode}  pid {c.pid}"
+        f"{_failed(c.ok, c.error)}"
+        for c in files.chmod
+    ]
+    links = [
+        f"{printable(link.path)} -> {printable(link.target)} ({link.kind})  pid {link.pid}"
+        for link in files.links
+    ]
+    endpoints = [
+        f"{c.proto} {_endpoint(c.dst_ip, c.dst_port)}  {c.result or 'result unknown'}"
+        f"  pid {c.pid}{_times(c.count)}"
+        for c in network.connections
+    ]
+    endpoints += [
+        f"udp {_endpoint(u.dst_ip, u.dst_port)}  {u.bytes} bytes  pid {u.pid}{_times(u.count)}"
+        for u in network.udp
+    ]
+    endpoints += [f"bind {b.proto} {_endpoint(b.ip, b.port)}  pid {b.pid}" for b in network.binds]
+    endpoints += [f"dns query to {_endpoint(d.server, d.port)}  pid {d.pid}" for d in network.dns]
+    anti = [
+        f"ptrace {p.request_name or p.request}  pid {p.pid}{_failed(p.ok, p.error)}"
+        for p in report.syscalls.ptrace
+    ]
+    for title, lines in (
+        ("Files written", written),
+        ("Files deleted", deleted),
+        ("Files renamed", renamed),
+        ("Permissions changed", chmod),
+        ("Links created", links),
+        ("Network", endpoints),
+        ("Debugger checks", anti),
+        ("Warnings", [printable(e, 300) for e in report.errors]),
+    ):
+        if lines:
+            sections.append((title, _bounded(lines)))
+    return sections
+
+
+def summarize(report: Report) -> list[str]:
+    """The summary as plain lines: a title line per section, its entries indented."""
+    lines: list[str] = []
+    for title, entries in summary_sections(report):
+        lines.append(f"{title}:")
+        lines.extend(f"  {entry}" for entry in entries)
+    return lines
