@@ -52,14 +52,22 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@click.argument("sample", type=click.Path(path_type=Path))
+@click.argument("samples", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--timeout", "-t", default=60.0, show_default=True, help="Seconds to watch.")
 @click.option(
     "--out",
     "-o",
     "out_dir",
     type=click.Path(path_type=Path),
-    help="Results directory (default ./analysis-<id>).",
+    help="Results directory (default ./analysis-<id>); with several samples, the "
+    "parent of one directory per sample.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    default=1,
+    show_default=True,
+    help="Samples analysed at once, each in its own VM.",
 )
 @click.option(
     "--image",
@@ -84,6 +92,11 @@ def main(verbose: bool) -> None:
 @click.option("--user", default="root", show_default=True, help="Guest user to run as.")
 @click.option("--memory", default=1024, show_default=True, help="Guest memory in MiB.")
 @click.option("--stop-on-exit", is_flag=True, help="End early once the sample's process exits.")
+@click.option(
+    "--no-time-warp",
+    is_flag=True,
+    help="Let guest idle time pass at wall-clock speed (TCG warps it by default).",
+)
 @click.option("--no-raw-syscalls", is_flag=True, help="Skip the raw syscall log.")
 @click.option(
     "--hooks",
@@ -93,9 +106,10 @@ def main(verbose: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
 def analyze(
-    sample: Path,
+    samples: tuple[Path, ...],
     timeout: float,
     out_dir: Path | None,
+    jobs: int,
     image: str,
     accel: str | None,
     network: str,
@@ -103,15 +117,13 @@ def analyze(
     user: str,
     memory: int,
     stop_on_exit: bool,
+    no_time_warp: bool,
     no_raw_syscalls: bool,
     hooks_config: str | None,
     as_json: bool,
 ) -> None:
-    """Run SAMPLE in a disposable VM and write report.json, trace, pcap and logs."""
-    import uuid
-
-    from aasee.images.store import ImageError
-    from aasee.service.analysis import AnalysisError, AnalysisOptions, SampleError, run_analysis
+    """Run each SAMPLE in a disposable VM; write report.json, trace, pcap and logs."""
+    from aasee.service.analysis import AnalysisOptions, SampleError, check_sample
 
     options = AnalysisOptions(
         timeout=timeout,
@@ -123,9 +135,28 @@ def analyze(
         stop_on_exit=stop_on_exit,
         raw_syscalls=not no_raw_syscalls,
         hooks_config=hooks_config,
+        time_warp=not no_time_warp,
     )
     if accel:
         options.accel = accel
+    for sample in samples:  # every input is checked before any VM starts
+        try:
+            check_sample(sample)
+        except SampleError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            sys.exit(EXIT_BAD_INPUT)
+    if len(samples) == 1:
+        _analyze_one(samples[0], out_dir, options, as_json)
+    else:
+        _analyze_many(samples, out_dir, options, max(1, jobs))
+
+
+def _analyze_one(sample: Path, out_dir: Path | None, options: Any, as_json: bool) -> None:
+    import uuid
+
+    from aasee.images.store import ImageError
+    from aasee.service.analysis import AnalysisError, SampleError, run_analysis
+
     analysis_id = str(uuid.uuid4())
     out_dir = out_dir or Path(f"analysis-{analysis_id[:8]}")
     progress = Progress(
@@ -149,10 +180,7 @@ def analyze(
                 )
 
             result = run_analysis(sample, out_dir, options, on_progress, analysis_id)
-    except SampleError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_BAD_INPUT)
-    except ImageError as exc:
+    except (SampleError, ImageError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_BAD_INPUT)
     except AnalysisError as exc:
@@ -166,6 +194,83 @@ def analyze(
         out.print_json(json.dumps(result.report))
     else:
         render_summary(out, result.report, result.out_dir, result.wall_seconds)
+
+
+def _analyze_many(samples: tuple[Path, ...], out_dir: Path | None, options: Any, jobs: int) -> None:
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aasee.images.store import ImageError
+    from aasee.service.analysis import MAX_VMS, AnalysisError, AnalysisResult, run_analysis
+
+    parent = out_dir or Path(f"analyses-{uuid.uuid4().hex[:8]}")
+    if jobs > MAX_VMS:
+        console.print(
+            f"[yellow]--jobs {jobs} exceeds this host's {MAX_VMS} VM slots "
+            "(AASEE_MAX_VMS): the rest wait for a free slot[/yellow]"
+        )
+    outcomes: dict[int, AnalysisResult | str] = {}
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.fields[name]}"),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+    def work(index: int, sample: Path, task: Any) -> None:
+        def on_progress(phase: str, fraction: float | None) -> None:
+            progress.update(
+                task,
+                description=phase,
+                total=1.0 if fraction is not None else None,
+                completed=fraction or 0,
+            )
+
+        target = parent / f"{index + 1:03d}-{sample.name}"
+        try:
+            outcomes[index] = run_analysis(sample, target, options, on_progress)
+        except (AnalysisError, ImageError) as exc:
+            outcomes[index] = f"failed: {exc}"
+        progress.update(task, description="done", total=1.0, completed=1.0)
+
+    try:
+        with progress, ThreadPoolExecutor(max_workers=jobs) as pool:
+            tasks = [progress.add_task("queued", total=None, name=s.name) for s in samples]
+            futures = [
+                pool.submit(work, i, s, t)
+                for i, (s, t) in enumerate(zip(samples, tasks, strict=True))
+            ]
+            for future in futures:
+                future.result()
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: VMs and their files were cleaned up[/yellow]")
+        sys.exit(130)
+    table = Table(
+        "sample", "result", "processes", "files written", "connections", "wall s", "results"
+    )
+    failed = False
+    for index, sample in enumerate(samples):
+        outcome = outcomes.get(index, "not run")
+        if isinstance(outcome, str):
+            failed = True
+            table.add_row(sample.name, outcome, "", "", "", "", "")
+            continue
+        report = outcome.report
+        table.add_row(
+            sample.name,
+            "ok",
+            str(len(report["processes"])),
+            str(len(report["files"]["written"])),
+            str(len(report["network"]["connections"])),
+            f"{outcome.wall_seconds:.1f}",
+            str(outcome.out_dir),
+        )
+    out.print(table)
+    if failed:
+        sys.exit(EXIT_SANDBOX)
 
 
 @main.group()

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +84,16 @@ def probe_kvm(kernel: Path, timeout: float = PROBE_TIMEOUT) -> tuple[bool, str, 
     return False, f"KVM boot probe failed: {tail[0][:200]}", elapsed
 
 
+_PROBE_LOCK = threading.Lock()
+
+
 def choose_accel(kernel: Path, requested: str, cache_dir: Path) -> AccelChoice:
     """Resolve ``auto|kvm|tcg``; ``auto`` probes (cached), explicit choices are obeyed."""
+    with _PROBE_LOCK:  # concurrent analyses share one probe
+        return _choose_accel(kernel, requested, cache_dir)
+
+
+def _choose_accel(kernel: Path, requested: str, cache_dir: Path) -> AccelChoice:
     if requested == "tcg":
         return AccelChoice("tcg", "TCG requested by configuration")
     if requested == "kvm":

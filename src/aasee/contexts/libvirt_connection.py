@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 import libvirt
@@ -89,10 +90,18 @@ def _prime_capabilities(binary: str) -> None:
             time.sleep(0.05)
 
 
+_DAEMON_LOCK = threading.Lock()
+
+
 def ensure_daemons(kvm_broken: bool = False) -> None:
     """Start virtlogd and libvirtd if this is a root host where nothing else does."""
     if os.geteuid() != 0:
         return
+    with _DAEMON_LOCK:  # concurrent analyses must not start two daemons
+        _ensure_daemons(kvm_broken)
+
+
+def _ensure_daemons(kvm_broken: bool) -> None:
     for daemon in ("virtlogd", "libvirtd"):
         if _daemon_running(daemon):
             continue

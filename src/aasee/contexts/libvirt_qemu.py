@@ -58,6 +58,7 @@ class QemuConfig:
     vcpus: int = 1
     uri: str = DEFAULT_URI
     network: str = "isolated"  # "isolated": NIC with no route anywhere; "none": no NIC
+    time_warp: bool = True  # TCG only: skip guest idle time (defeats sleep-based evasion)
     extra_qemu_args: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -126,6 +127,11 @@ def build_domain_xml(identifier: str, config: QemuConfig, overlay: Path, run_dir
         ]
     elif config.network != "none":
         raise ContextError(f"unknown network mode {config.network!r} (isolated or none)")
+    if config.time_warp and not kvm:
+        # icount with sleep=off: when every vCPU idles, virtual time jumps to the next timer
+        # instead of waiting for it, so a sample's sleep(600) passes in a second or two of
+        # wall time while guest clocks stay consistent with each other.
+        args += ["-icount", "shift=auto,sleep=off"]
     args += list(config.extra_qemu_args)
     if args:
         cmdline = ET.SubElement(domain, f"{{{QEMU_NS}}}commandline")

@@ -58,6 +58,7 @@ class PingReply(_Strict):
     kernel: str = Field(max_length=256)
     uptime: float
     time: float
+    monotonic: float | None = None
 
 
 class ExecReply(_Strict):

@@ -36,6 +36,21 @@ Progress = Callable[[str, float | None], None]
 MAX_SAMPLE_BYTES = 256 << 20
 
 
+def _default_max_vms() -> int:
+    """Concurrent VMs this host can hold: memory left after 2 GiB for the host, ~1.3 GiB each."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            fields = dict(line.split(":", 1) for line in meminfo)
+        available_kib = int(fields["MemAvailable"].split()[0])
+    except (OSError, KeyError, ValueError):
+        return 2
+    return max(1, (available_kib - (2 << 20)) // (1300 << 10))
+
+
+MAX_VMS = int(os.environ.get("AASEE_MAX_VMS", "0")) or _default_max_vms()
+VM_SLOTS = threading.BoundedSemaphore(MAX_VMS)
+
+
 class AnalysisError(Exception):
     """The sandbox failed (not the sample): nothing trustworthy was produced."""
 
@@ -57,6 +72,7 @@ class AnalysisOptions:
     user: str = "root"
     raw_syscalls: bool = True
     stop_on_exit: bool = False
+    time_warp: bool = True
     boot_timeout: float = 180.0
     hooks_config: str | None = None
 
@@ -164,15 +180,18 @@ def run_analysis(
     handler = logging.FileHandler(out_dir / "analysis.log", mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.DEBUG)
-    root_logger = logging.getLogger("aasee")
-    root_logger.addHandler(handler)
-    previous_level = root_logger.level
-    root_logger.setLevel(logging.DEBUG)
+    # Several analyses may run at once in one process: each log file takes only the records
+    # of the thread running its analysis.
+    run_thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == run_thread)
+    package_logger = logging.getLogger("aasee")
+    package_logger.addHandler(handler)
+    package_logger.setLevel(logging.DEBUG)
     try:
-        return _run(sample, data, out_dir, options, image, say, analysis_id, wall_start)
+        with VM_SLOTS:
+            return _run(sample, data, out_dir, options, image, say, analysis_id, wall_start)
     finally:
-        root_logger.removeHandler(handler)
-        root_logger.setLevel(previous_level)
+        package_logger.removeHandler(handler)
         handler.close()
 
 
@@ -208,6 +227,7 @@ def _run(
         memory_mib=options.memory_mib,
         vcpus=options.vcpus,
         network=options.network,
+        time_warp=options.time_warp,
     )
     try:
         hooks_config = _hooks_configuration(options, sample, out_dir)
@@ -258,10 +278,11 @@ def _run(
                     record.errors.append("the guest stopped before the timeout")
                     break
             record.end_reason = watcher.end_reason
+            timings["run"] = round(time.monotonic() - run_start, 3)
+            _record_guest_time(agent, record)
             log.info("run ended (%s); powering the VM off", record.end_reason)
             say("stopping guest", None)
             context.poweroff()
-            timings["run"] = round(time.monotonic() - run_start, 3)
             agent.close()
             agent = None
             record.errors += [str(e) for e in context.bus.errors]
@@ -283,6 +304,19 @@ def _run(
     wall = time.monotonic() - wall_start
     log.info("analysis %s finished in %.1f s", analysis_id, wall)
     return AnalysisResult(analysis_id, out_dir, report, wall)
+
+
+def _record_guest_time(agent: AgentClient, record: RunRecord) -> None:
+    """Guest seconds that passed while the sample ran (more than wall time when warped)."""
+    if record.clock_sync is None:
+        return
+    try:
+        ping = agent.wait_ready(5)
+    except AgentError as exc:
+        record.errors.append(f"guest time at the end of the run unknown: {exc}")
+        return
+    if ping.monotonic is not None:
+        record.timings["guest_run"] = round(ping.monotonic - record.clock_sync[0], 3)
 
 
 def sha256_file(path: Path) -> str:

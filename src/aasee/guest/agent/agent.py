@@ -125,6 +125,7 @@ class Agent:
             "kernel": os.uname().release,
             "uptime": uptime,
             "time": time.time(),
+            "monotonic": time.monotonic(),
         }
 
     def op_settime(self, message: dict[str, Any]) -> dict[str, Any]:
