@@ -16,6 +16,12 @@ __all__ = ["MAX_ITEMS", "summarize", "summary_sections"]
 MAX_ITEMS = 50
 """Entries shown per section before the rest is counted."""
 
+PSEUDO_DEVICES = frozenset(
+    {"/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/console", "/dev/ptmx",
+     "/dev/random", "/dev/urandom"}
+)
+"""Writes to these are noise at a glance (shell redirections); the report keeps them."""
+
 
 def _bounded(lines: list[str], total: int | None = None) -> list[str]:
     total = len(lines) if total is None else total
@@ -78,6 +84,7 @@ def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
         f"{printable(w.path)}{' (created)' if (w.path, w.process) in created else ''}"
         f"  pid {w.pid}{_times(w.count)}{_failed(w.ok, w.error)}"
         for w in files.written
+        if w.path not in PSEUDO_DEVICES
     ]
     deleted = [
         f"{printable(d.path)}  pid {d.pid}{' (rmdir)' if d.op == 'rmdir' else ''}"
