@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aasee.contexts.libvirt_qemu import list_sandbox_domains
+from aasee.contexts.qemu_process import list_qemu_sandboxes
 from aasee.images.builder import RECIPES, ImageBuilder
 from aasee.images.store import GuestImage, aasee_home
 
@@ -40,15 +41,15 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def leftovers() -> tuple[list[str], list[str]]:
     runs = aasee_home() / "runs"
     run_dirs = sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
-    return list_sandbox_domains(), run_dirs
+    return list_sandbox_domains() + list_qemu_sandboxes(), run_dirs
 
 
 @pytest.fixture
 def no_leftovers() -> Iterator[None]:
-    """Asserts that the test left no libvirt domain and no run directory behind."""
+    """Asserts that the test left no VM (libvirt domain or QEMU process) and no run directory."""
     before = leftovers()
     yield
     after = leftovers()
-    assert after[0] == [d for d in before[0] if d in after[0]], f"domains left: {after[0]}"
+    assert set(after[0]) <= set(before[0]), f"VMs left: {sorted(set(after[0]) - set(before[0]))}"
     new_runs = sorted(set(after[1]) - set(before[1]))
     assert not new_runs, f"run directories left: {new_runs}"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aasee.contexts.libvirt_qemu import list_sandbox_domains
+from aasee.contexts.qemu_process import list_qemu_sandboxes
 from aasee.images.store import GuestImage, aasee_home
 
 from .conftest import leftovers
@@ -20,11 +21,23 @@ pytestmark = pytest.mark.vm
 DEMO = Path(__file__).resolve().parents[2] / "src/aasee/demo/dropper.sh"
 
 
-def _start(tmp_path: Path) -> subprocess.Popen[bytes]:
+def _start(tmp_path: Path, revert: str = "auto") -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "aasee.cli.main", "analyze", str(DEMO), "--timeout", "120",
-         "--out", str(tmp_path / "out")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "aasee.cli.main",
+            "analyze",
+            str(DEMO),
+            "--timeout",
+            "120",
+            "--out",
+            str(tmp_path / "out"),
+            "--revert",
+            revert,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -40,29 +53,42 @@ def _wait_for_sample(tmp_path: Path, proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_interrupt_cleans_up(guest_image: GuestImage, tmp_path: Path, sig: int,
-                             no_leftovers: None) -> None:
+def test_interrupt_cleans_up(
+    guest_image: GuestImage, tmp_path: Path, sig: int, no_leftovers: None
+) -> None:
     proc = _start(tmp_path)
     _wait_for_sample(tmp_path, proc)
-    assert list_sandbox_domains(), "the VM should be running"
+    assert list_sandbox_domains() + list_qemu_sandboxes(), "the VM should be running"
     proc.send_signal(sig)
     assert proc.wait(60) == 130
     assert b"cleaned up" in (proc.stderr.read() if proc.stderr else b"")
 
 
-def test_sigkill_leaves_nothing_after_cleanup(guest_image: GuestImage, tmp_path: Path) -> None:
+@pytest.mark.parametrize("revert", ["snapshot", "cold"])
+def test_sigkill_leaves_nothing_after_cleanup(
+    guest_image: GuestImage, tmp_path: Path, revert: str
+) -> None:
     before = leftovers()
-    proc = _start(tmp_path)
+    proc = _start(tmp_path, revert)
     _wait_for_sample(tmp_path, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
-    # libvirt destroys an AUTODESTROY domain as soon as its owner's connection drops.
+    # libvirt destroys an AUTODESTROY domain as soon as its owner's connection drops, and a
+    # direct QEMU gets SIGKILL from the kernel when its parent dies (PR_SET_PDEATHSIG).
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and set(list_sandbox_domains()) - set(before[0]):
+
+    def vms() -> set[str]:
+        return set(list_sandbox_domains() + list_qemu_sandboxes()) - set(before[0])
+
+    while time.monotonic() < deadline and vms():
         time.sleep(0.2)
-    assert not set(list_sandbox_domains()) - set(before[0])
-    result = subprocess.run([sys.executable, "-m", "aasee.cli.main", "cleanup"],
-                            capture_output=True, text=True, check=True)
+    assert not vms()
+    result = subprocess.run(
+        [sys.executable, "-m", "aasee.cli.main", "cleanup"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "removed" in result.stdout
     runs = aasee_home() / "runs"
     assert sorted(p.name for p in runs.iterdir()) == before[1] if runs.is_dir() else True

@@ -46,9 +46,23 @@ def test_three_jobs_three_reports_nothing_shared_nothing_left(
         samples.append(sample)
     out = tmp_path / "batch"
     result = subprocess.run(
-        [sys.executable, "-m", "aasee.cli.main", "analyze", *map(str, samples), "--jobs", "3",
-         "--timeout", "8", "--out", str(out)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"},
+        [
+            sys.executable,
+            "-m",
+            "aasee.cli.main",
+            "analyze",
+            *map(str, samples),
+            "--jobs",
+            "3",
+            "--timeout",
+            "8",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stderr
     reports = sorted(out.glob("*/report.json"))

@@ -99,6 +99,13 @@ def main(verbose: bool) -> None:
 )
 @click.option("--no-raw-syscalls", is_flag=True, help="Skip the raw syscall log.")
 @click.option(
+    "--revert",
+    type=click.Choice(["auto", "snapshot", "cold"]),
+    default="auto",
+    show_default=True,
+    help="auto: restore the ready snapshot when one fits, else cold boot.",
+)
+@click.option(
     "--hooks",
     "hooks_config",
     type=click.Path(exists=True, dir_okay=False),
@@ -119,6 +126,7 @@ def analyze(
     stop_on_exit: bool,
     no_time_warp: bool,
     no_raw_syscalls: bool,
+    revert: str,
     hooks_config: str | None,
     as_json: bool,
 ) -> None:
@@ -136,6 +144,7 @@ def analyze(
         raw_syscalls=not no_raw_syscalls,
         hooks_config=hooks_config,
         time_warp=not no_time_warp,
+        revert=revert,
     )
     if accel:
         options.accel = accel
@@ -281,8 +290,9 @@ def image() -> None:
 @image.command("build")
 @click.option("--name", default="debian-bookworm-amd64", show_default=True)
 @click.option("--force", is_flag=True, help="Rebuild even if the cached image is current.")
-def image_build(name: str, force: bool) -> None:
-    """Build a guest image from Debian packages (cached by its inputs)."""
+@click.option("--no-snapshot", is_flag=True, help="Do not save a ready snapshot.")
+def image_build(name: str, force: bool, no_snapshot: bool) -> None:
+    """Build a guest image from Debian packages (cached by its inputs), then snapshot it."""
     from aasee.contexts.libvirt_connection import LibvirtUnavailable
     from aasee.images.builder import RECIPES, ImageBuilder
     from aasee.images.providers import register_pool
@@ -318,6 +328,50 @@ def image_build(name: str, force: bool) -> None:
         f"{built.name}: {built.disk} ({built.size_bytes / 1e6:.0f} MB), kernel "
         f"{built.kernel_release}, agent {built.agent_version}"
     )
+    if not no_snapshot:
+        _snapshot(built.name, force=False)
+
+
+def _snapshot(name: str, force: bool, memory: int = 1024, accel: str | None = None) -> None:
+    from aasee.contexts.accel import choose_accel
+    from aasee.contexts.snapshots import find_snapshot
+    from aasee.images.store import ImageError, cache_dir, snapshot_root
+    from aasee.service.analysis import (
+        AnalysisError,
+        AnalysisOptions,
+        make_snapshot,
+        qemu_config,
+        resolve_image,
+    )
+
+    options = AnalysisOptions(image=name, memory_mib=memory)
+    if accel:
+        options.accel = accel
+    try:
+        if not force:
+            image_meta = resolve_image(options)
+            chosen = choose_accel(image_meta.kernel, options.accel, cache_dir())
+            shape = qemu_config(image_meta, options, chosen)
+            existing, _ = find_snapshot(snapshot_root(), name, image_meta.inputs_key, shape)
+            if existing is not None:
+                out.print(f"ready snapshot is current: {existing.directory}")
+                return
+        with console.status("booting the guest to save a ready snapshot"):
+            snap = make_snapshot(options)
+    except (AnalysisError, ImageError) as exc:
+        console.print(f"[red]snapshot failed:[/red] {exc}")
+        sys.exit(EXIT_SANDBOX)
+    out.print(f"ready snapshot: {snap.directory} (state saved in {snap.save_seconds:.2f} s)")
+
+
+@image.command("snapshot")
+@click.option("--name", default="debian-bookworm-amd64", show_default=True)
+@click.option("--memory", default=1024, show_default=True, help="Guest memory in MiB.")
+@click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default=None)
+@click.option("--force", is_flag=True, help="Replace a current snapshot.")
+def image_snapshot(name: str, memory: int, accel: str | None, force: bool) -> None:
+    """Boot the guest once to a ready agent and save it for sub-second restores."""
+    _snapshot(name, force=force, memory=memory, accel=accel)
 
 
 @image.command("list")
@@ -355,8 +409,10 @@ def cleanup() -> None:
 
     removed = sweep_stale_runs(aasee_home() / "runs")
     out.print(f"removed {len(removed)} stale run directories")
-    for name in list_sandbox_domains():
-        out.print(f"domain still defined: {name}")
+    from aasee.contexts.qemu_process import list_qemu_sandboxes
+
+    for name in list_sandbox_domains() + list_qemu_sandboxes():
+        out.print(f"VM still running: {name}")
 
 
 if __name__ == "__main__":

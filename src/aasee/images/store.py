@@ -29,6 +29,10 @@ def cache_dir() -> Path:
     return aasee_home() / "cache"
 
 
+def snapshot_root() -> Path:
+    return aasee_home() / "snapshots"
+
+
 class ImageError(Exception):
     """An image is missing, incomplete or unreadable; the message says how to fix it."""
 

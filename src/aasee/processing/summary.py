@@ -17,8 +17,16 @@ MAX_ITEMS = 50
 """Entries shown per section before the rest is counted."""
 
 PSEUDO_DEVICES = frozenset(
-    {"/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/console", "/dev/ptmx",
-     "/dev/random", "/dev/urandom"}
+    {
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/tty",
+        "/dev/console",
+        "/dev/ptmx",
+        "/dev/random",
+        "/dev/urandom",
+    }
 )
 """Writes to these are noise at a glance (shell redirections); the report keeps them."""
 

@@ -23,11 +23,20 @@ from typing import Any
 from aasee.contexts.accel import AccelChoice, choose_accel
 from aasee.contexts.libvirt_connection import LibvirtUnavailable
 from aasee.contexts.libvirt_qemu import ContextError, GuestSpec, LibvirtQemuContext, QemuConfig
-from aasee.core import ConfigError, Environment, Event, HookLoadError, load_hooks_config
+from aasee.contexts.qemu_process import QemuProcessContext
+from aasee.contexts.snapshots import Snapshot, create_snapshot, find_snapshot
+from aasee.core import (
+    ConfigError,
+    ContextFactory,
+    Environment,
+    Event,
+    HookLoadError,
+    load_hooks_config,
+)
 from aasee.guest.client import AgentClient, AgentError
 from aasee.hooks import DEFAULT_HOOKS
 from aasee.images.providers import ProviderConfig, provider_from_config
-from aasee.images.store import GuestImage, ImageError, aasee_home, cache_dir
+from aasee.images.store import GuestImage, ImageError, aasee_home, cache_dir, snapshot_root
 from aasee.service.report_inputs import RunRecord, build_and_write_report
 
 log = logging.getLogger(__name__)
@@ -75,6 +84,7 @@ class AnalysisOptions:
     time_warp: bool = True
     boot_timeout: float = 180.0
     hooks_config: str | None = None
+    revert: str = "auto"  # auto: restore a ready snapshot if one fits, else cold boot
 
 
 @dataclass
@@ -220,22 +230,72 @@ def _run(
         started=datetime.now(UTC),
         network=options.network,
     )
-    qemu = QemuConfig(
-        guest=GuestSpec(image.name, image.disk, image.kernel, image.initrd, image.cmdline),
-        accel=accel,
-        runs_dir=aasee_home() / "runs",
-        memory_mib=options.memory_mib,
-        vcpus=options.vcpus,
-        network=options.network,
-        time_warp=options.time_warp,
-    )
+    qemu = qemu_config(image, options, accel)
     try:
         hooks_config = _hooks_configuration(options, sample, out_dir)
-        environment = Environment(
-            lambda ident: LibvirtQemuContext(ident, qemu), hooks_config, identifier=analysis_id
-        )
     except ConfigError as exc:
         raise AnalysisError(f"hooks configuration: {exc}") from exc
+    snapshot = _usable_snapshot(options, image, qemu, record)
+    try:
+        if snapshot is not None:
+            factory: ContextFactory = lambda ident: QemuProcessContext(  # noqa: E731
+                ident, qemu, disk_base=snapshot.disk, state_file=snapshot.state
+            )
+            try:
+                _attempt(
+                    factory, "snapshot restore", hooks_config, analysis_id, options, record, say
+                )
+                return _finish(record, say, analysis_id, out_dir, wall_start)
+            except _BootFailed as exc:
+                log.warning("snapshot restore failed (%s): falling back to a cold boot", exc)
+                record.errors.append(f"snapshot restore failed, cold boot used instead: {exc}")
+                record.timings.clear()
+                record.boot = "cold boot (snapshot restore failed)"
+        _attempt(
+            lambda ident: LibvirtQemuContext(ident, qemu),
+            record.boot,
+            hooks_config,
+            analysis_id,
+            options,
+            record,
+            say,
+        )
+    except _BootFailed as exc:
+        raise AnalysisError(str(exc)) from exc
+    return _finish(record, say, analysis_id, out_dir, wall_start)
+
+
+class _BootFailed(Exception):
+    """The guest did not come up to a ready agent; nothing of the sample ran yet."""
+
+
+def _usable_snapshot(
+    options: AnalysisOptions, image: GuestImage, qemu: QemuConfig, record: RunRecord
+) -> Snapshot | None:
+    if options.revert == "cold":
+        record.boot = "cold boot (requested)"
+        return None
+    snapshot, reason = find_snapshot(snapshot_root(), image.name, image.inputs_key, qemu)
+    if snapshot is None:
+        if options.revert == "snapshot":
+            raise AnalysisError(f"no usable snapshot: {reason}")
+        log.warning("no usable ready snapshot (%s): cold boot", reason)
+        record.boot = f"cold boot ({reason})"
+    return snapshot
+
+
+def _attempt(
+    factory: ContextFactory,
+    boot: str,
+    hooks_config: dict[str, Any],
+    analysis_id: str,
+    options: AnalysisOptions,
+    record: RunRecord,
+    say: Progress,
+) -> None:
+    record.boot = boot
+    restoring = boot == "snapshot restore"
+    environment = Environment(factory, hooks_config, identifier=analysis_id)
     watcher = _Watcher(record)
     timings = record.timings
     agent: AgentClient | None = None
@@ -243,20 +303,26 @@ def _run(
         say("preparing sandbox", None)
         with environment:
             context = environment.context
-            assert isinstance(context, LibvirtQemuContext)
+            assert isinstance(context, LibvirtQemuContext | QemuProcessContext)
             context.subscribe("*", watcher)
             t0 = time.monotonic()
-            say("booting guest", None)
-            context.poweron()
-            timings["vm_start"] = round(time.monotonic() - t0, 3)
-            agent = AgentClient(context.agent_socket)
-            agent.connect(timeout=30)
-            ping = agent.wait_ready(options.boot_timeout)
+            say("restoring guest" if restoring else "booting guest", None)
+            try:
+                context.poweron()
+                timings["vm_start"] = round(time.monotonic() - t0, 3)
+                agent = AgentClient(context.agent_socket)
+                agent.connect(timeout=30)
+                # A restored guest answers in well under a second; one that does not within
+                # seconds has a broken state and a cold boot is the way out.
+                ping = agent.wait_ready(15 if restoring else options.boot_timeout)
+            except (ContextError, AgentError, LibvirtUnavailable, TimeoutError) as exc:
+                raise _BootFailed(str(exc)) from exc
             timings["agent_ready"] = round(time.monotonic() - t0, 3)
             log.info(
-                "agent %s ready %.2f s after VM start (guest kernel %s)",
+                "agent %s ready %.2f s after VM start (%s, guest kernel %s)",
                 ping.agent_version,
                 timings["agent_ready"],
+                boot,
                 ping.kernel,
             )
             record.agent_version = ping.agent_version
@@ -298,12 +364,58 @@ def _run(
     finally:
         if agent is not None:
             agent.close()
+
+
+def _finish(
+    record: RunRecord, say: Progress, analysis_id: str, out_dir: Path, wall_start: float
+) -> AnalysisResult:
     record.ended = datetime.now(UTC)
     say("processing", None)
     report = build_and_write_report(record)
     wall = time.monotonic() - wall_start
     log.info("analysis %s finished in %.1f s", analysis_id, wall)
     return AnalysisResult(analysis_id, out_dir, report, wall)
+
+
+def qemu_config(image: GuestImage, options: AnalysisOptions, accel: AccelChoice) -> QemuConfig:
+    """The VM shape an analysis with these options uses (and a snapshot must match)."""
+    return QemuConfig(
+        guest=GuestSpec(image.name, image.disk, image.kernel, image.initrd, image.cmdline),
+        accel=accel,
+        runs_dir=aasee_home() / "runs",
+        memory_mib=options.memory_mib,
+        vcpus=options.vcpus,
+        network=options.network,
+        time_warp=options.time_warp,
+    )
+
+
+def _agent_ready_and_armed(socket_path: Path, timeout: float) -> None:
+    """Snapshot readiness: the agent answers and the tracer is armed (saved with the state)."""
+    with AgentClient(socket_path) as agent:
+        agent.connect(timeout=30)
+        agent.wait_ready(timeout)
+        for error in agent.trace_start():
+            log.warning("tracer in snapshot: %s", error)
+
+
+def make_snapshot(options: AnalysisOptions | None = None) -> Snapshot:
+    """Boot the guest once to a ready agent and save that state for fast restores."""
+    options = options or AnalysisOptions()
+    image = resolve_image(options)
+    accel = choose_accel(image.kernel, options.accel, cache_dir())
+    try:
+        with VM_SLOTS:
+            return create_snapshot(
+                snapshot_root(),
+                image.name,
+                image.inputs_key,
+                qemu_config(image, options, accel),
+                _agent_ready_and_armed,
+                options.boot_timeout,
+            )
+    except (ContextError, AgentError, TimeoutError) as exc:
+        raise AnalysisError(f"cannot make a ready snapshot: {exc}") from exc
 
 
 def _record_guest_time(agent: AgentClient, record: RunRecord) -> None:

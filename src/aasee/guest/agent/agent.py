@@ -255,6 +255,11 @@ class Agent:
         self.channel.send_json(event)
 
     def op_trace_start(self, message: dict[str, Any]) -> dict[str, Any]:
+        raw = bool(message.get("raw_syscalls", True))
+        buffer_kb = int(message.get("buffer_kb", 16384))
+        if self.tracer is not None and self.tracer.matches(raw, buffer_kb):
+            # Armed before the snapshot was saved: nothing to redo.
+            return {"errors": list(self.tracer.errors), "reused": True}
         if self.tracer is not None:
             self.tracer.stop()
         self.tracer = ftrace.Tracer(

@@ -122,10 +122,16 @@ class Tracer:
         self.errors: list[str] = []
 
     def arm(self) -> None:
-        """Define the probes; nothing is enabled or recorded until a pid is followed."""
+        """Define the probes and enable every event, filtered to nobody yet.
+
+        The filter holds only pid 0 (the idle task, which makes no syscalls): an empty
+        ``set_event_pid`` would mean "trace everyone", the agent included. Arming does all
+        the slow tracefs writes up front, so a ready snapshot saved after it restores with
+        the tracer armed and following a sample costs one write.
+        """
         _write("tracing_on", "0")
         _write("set_event", "")
-        _write("set_event_pid", "")
+        _write("set_event_pid", "0")
         _write("kprobe_events", "")
         _write("trace", "")
         _write("buffer_size_kb", str(self._buffer_kb))
@@ -137,15 +143,6 @@ class Tracer:
                 _write("kprobe_events", definition, append=True)
             except OSError as exc:
                 self.errors.append(f"probe rejected: {definition.split()[0]}: {exc}")
-        self.armed = True
-
-    def follow(self, pid: int) -> None:
-        """Record this pid and, through event-fork, every descendant it creates."""
-        _write("set_event_pid", str(pid), append=True)
-        if self.enabled:
-            return
-        # Events are enabled only once a pid filter exists: an empty set_event_pid means
-        # "trace everyone", which would include the agent reading the trace itself.
         events = [f"{GROUP}/{line.split()[0].split('/')[1]}" for line in probe_definitions()]
         events += list(TRACEPOINTS)
         if self._raw:
@@ -159,7 +156,15 @@ class Tracer:
         # trace_pipe reports EOF while tracing is off, so the reader starts only now.
         self._reader = threading.Thread(target=self._pump, name="trace-pump", daemon=True)
         self._reader.start()
+        self.armed = True
         self.enabled = True
+
+    def matches(self, raw_syscalls: bool, buffer_kb: int) -> bool:
+        return self.armed and self._raw == raw_syscalls and self._buffer_kb == buffer_kb
+
+    def follow(self, pid: int) -> None:
+        """Record this pid and, through event-fork, every descendant it creates."""
+        _write("set_event_pid", str(pid), append=True)
 
     def _pump(self) -> None:
         # trace_pipe blocks until data arrives and returns EOF once tracing_on is 0 and the

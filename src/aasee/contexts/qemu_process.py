@@ -1,0 +1,323 @@
+"""QEMU run directly (no libvirt), the sandbox that restores ready snapshots in a blink.
+
+libvirt's restore insists that every restored domain keeps the saved domain's UUID (so one
+snapshot could back one VM at a time) and costs about 0.8 s; QEMU's own ``-incoming`` puts a
+saved memory state into a fresh process in about 0.2 s. The device set is exactly the one
+``build_qemu_argv`` describes, for the boot that made the snapshot and every restore of it.
+
+QEMU runs as libvirt's unprivileged QEMU user, dies with its parent (PR_SET_PDEATHSIG), and
+every file of a run sits in the run directory that ``cleanup()`` removes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+from aasee.contexts.libvirt_qemu import (
+    AGENT_PORT,
+    ContextError,
+    QemuConfig,
+    _mac_for,
+    qemu_user,
+    sweep_stale_runs,
+)
+from aasee.core import ContextBase
+
+log = logging.getLogger(__name__)
+
+QEMU = "qemu-system-x86_64"
+PR_SET_PDEATHSIG = 1
+
+
+def build_qemu_argv(
+    identifier: str, config: QemuConfig, overlay: Path, run_dir: Path, incoming: bool
+) -> list[str]:
+    kvm = config.accel.accel == "kvm"
+    guest = config.guest
+    argv = [
+        QEMU,
+        "-name",
+        f"aasee-{identifier}",
+        "-machine",
+        f"pc,accel={'kvm' if kvm else 'tcg'}",
+        "-m",
+        str(config.memory_mib),
+        "-smp",
+        str(config.vcpus),
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-kernel",
+        str(guest.kernel),
+        "-initrd",
+        str(guest.initrd),
+        "-append",
+        guest.cmdline,
+        "-drive",
+        f"file={overlay},if=none,id=disk0,format=qcow2,cache=unsafe",
+        "-device",
+        "virtio-blk-pci,drive=disk0,bus=pci.0,addr=0x4",
+        "-device",
+        "virtio-serial-pci,id=vser0,bus=pci.0,addr=0x5",
+        "-chardev",
+        f"socket,id=agent0,path={run_dir / 'agent.sock'},server=on,wait=off",
+        "-device",
+        f"virtserialport,bus=vser0.0,nr=1,chardev=agent0,name={AGENT_PORT}",
+        "-chardev",
+        f"file,id=console0,path={run_dir / 'console.log'}",
+        "-serial",
+        "chardev:console0",
+        "-object",
+        "rng-random,id=rng0,filename=/dev/urandom",
+        "-device",
+        "virtio-rng-pci,rng=rng0,bus=pci.0,addr=0x6",
+        "-qmp",
+        f"unix:{run_dir / 'qmp.sock'},server=on,wait=off",
+    ]
+    if kvm:
+        argv += ["-cpu", "host"]
+    if config.network == "isolated":
+        argv += [
+            "-netdev",
+            "user,id=aenet0,restrict=on,net=10.0.2.0/24,host=10.0.2.2",
+            "-device",
+            f"virtio-net-pci,netdev=aenet0,mac={_mac_for(identifier)},bus=pci.0,addr=0x10",
+        ]
+    if config.time_warp and not kvm:
+        argv += ["-icount", "shift=auto,sleep=off"]
+    if incoming:
+        argv += ["-incoming", "defer"]
+    return argv + list(config.extra_qemu_args)
+
+
+def _drop_privileges(uid: int, gid: int) -> None:
+    # Runs in the child between fork and exec: QEMU must never run as root, and must not
+    # outlive us (SIGKILL of the analysing process takes its VM with it).
+    os.setsid()
+    if uid != 0:
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    # After setuid: changing credentials clears the parent-death signal.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class QemuProcessContext(ContextBase):
+    """One QEMU process per run: cold boot, or restore of a saved ready state."""
+
+    def __init__(
+        self,
+        identifier: str,
+        config: QemuConfig,
+        disk_base: Path | None = None,
+        state_file: Path | None = None,
+        keep_overlay: Path | None = None,
+    ) -> None:
+        super().__init__(identifier)
+        self.config = config
+        self.state_file = state_file
+        self.run_dir = config.runs_dir / identifier
+        self.overlay = keep_overlay or self.run_dir / "overlay.qcow2"
+        self.agent_socket = self.run_dir / "agent.sock"
+        self.console_log = self.run_dir / "console.log"
+        self.qmp_socket = self.run_dir / "qmp.sock"
+        self._disk_base = disk_base or config.guest.disk
+        self._process: subprocess.Popen[bytes] | None = None
+        self._qmp: QEMUMonitorProtocol | None = None
+        self.restore_seconds: float | None = None
+        self._prepare()
+
+    def _prepare(self) -> None:
+        sweep_stale_runs(self.config.runs_dir)
+        self.config.runs_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.config.runs_dir, 0o711)
+        self.run_dir.mkdir(mode=0o770)
+        (self.run_dir / "owner.json").write_text(json.dumps({"pid": os.getpid()}))
+        self.overlay.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [
+                "qemu-img",
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-b",
+                str(self._disk_base),
+                "-F",
+                "qcow2",
+                str(self.overlay),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise ContextError(f"cannot create the disk overlay: {result.stderr.strip()}")
+        uid, gid = qemu_user()
+        os.chown(self.run_dir, uid, gid)
+        os.chown(self.overlay, uid, gid)
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def _poweron(self) -> None:
+        incoming = self.state_file is not None
+        argv = build_qemu_argv(self.identifier, self.config, self.overlay, self.run_dir, incoming)
+        uid, gid = qemu_user()
+        start = time.monotonic()
+        stderr = (self.run_dir / "qemu.stderr").open("wb")
+        self._process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
+            preexec_fn=lambda: _drop_privileges(uid, gid),  # noqa: PLW1509
+        )
+        stderr.close()
+        self._qmp = self._connect_qmp()
+        if incoming:
+            assert self.state_file is not None
+            self.qmp("migrate-incoming", uri=f"exec:cat {self.state_file}")
+            self._wait_incoming()
+            self.restore_seconds = time.monotonic() - start
+        log.info(
+            "QEMU %s for %s (%s) in %.2f s",
+            "restored" if incoming else "started",
+            self.identifier,
+            self.config.accel.accel,
+            time.monotonic() - start,
+        )
+
+    def _connect_qmp(self) -> QEMUMonitorProtocol:
+        deadline = time.monotonic() + 10
+        while True:
+            if self._process is not None and self._process.poll() is not None:
+                raise ContextError(f"QEMU exited at start: {self._stderr_tail()}")
+            if self.qmp_socket.exists():
+                monitor = QEMUMonitorProtocol(str(self.qmp_socket))
+                try:
+                    monitor.connect()
+                    return monitor
+                except OSError:
+                    monitor.close()
+            if time.monotonic() > deadline:
+                raise ContextError("QEMU's monitor socket did not appear")
+            time.sleep(0.01)
+
+    def _wait_incoming(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = self.qmp("query-status")
+            state = status.get("status") if isinstance(status, dict) else None
+            if state == "running":
+                return
+            if state == "paused":
+                self.qmp("cont")
+                return
+            if state in ("inmigrate", "prelaunch"):
+                migration = self.qmp("query-migrate")
+                if isinstance(migration, dict) and migration.get("status") == "failed":
+                    raise ContextError(f"snapshot restore failed: {migration.get('error-desc')}")
+            if self._process is not None and self._process.poll() is not None:
+                raise ContextError(f"QEMU died while restoring: {self._stderr_tail()}")
+            time.sleep(0.01)
+        raise ContextError("snapshot restore did not finish within 60 s")
+
+    def _stderr_tail(self) -> str:
+        try:
+            return (self.run_dir / "qemu.stderr").read_text(errors="replace").strip()[-500:]
+        except OSError:
+            return "no output"
+
+    def qmp(self, command: str, **arguments: Any) -> Any:
+        if self._qmp is None:
+            raise ContextError("the VM is not running")
+        try:
+            return self._qmp.cmd(command, **arguments)
+        except Exception as exc:  # the QMP library raises several unrelated types
+            raise ContextError(f"QMP {command} failed: {exc}") from exc
+
+    def save_state(self, state_file: Path) -> float:
+        """Stop the guest and write its memory and device state to ``state_file``."""
+        start = time.monotonic()
+        self.qmp("stop")
+        self.qmp("migrate-set-parameters", **{"max-bandwidth": 8 << 30})
+        self.qmp("migrate", uri=f"exec:cat > {state_file}")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            info = self.qmp("query-migrate")
+            status = info.get("status") if isinstance(info, dict) else None
+            if status == "completed":
+                return time.monotonic() - start
+            if status in ("failed", "cancelled"):
+                raise ContextError(f"saving the VM state failed: {info.get('error-desc')}")
+            time.sleep(0.02)
+        raise ContextError("saving the VM state did not finish within 120 s")
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _pause(self) -> None:
+        self.qmp("stop")
+
+    def _resume(self) -> None:
+        self.qmp("cont")
+
+    def _poweroff(self) -> None:
+        self._kill()
+
+    def _shutdown(self, timeout: float | None) -> None:
+        try:
+            self.qmp("system_powerdown")
+        except ContextError as exc:
+            log.warning("graceful shutdown request failed (%s)", exc)
+        if self._process is not None:
+            try:
+                self._process.wait(timeout or 30)
+            except subprocess.TimeoutExpired:
+                pass
+        self._kill()
+
+    def _kill(self) -> None:
+        if self._qmp is not None:
+            self._qmp.close()
+            self._qmp = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait(30)
+            self._process = None
+
+    def cleanup(self) -> None:
+        self._kill()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def list_qemu_sandboxes() -> list[str]:
+    """Names of the AASEE VMs running as direct QEMU processes on this host."""
+    names = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(QEMU.encode()) and b"-name" in argv:
+            name = argv[argv.index(b"-name") + 1].decode(errors="replace")
+            if name.startswith("aasee-"):
+                names.append(name)
+    return sorted(names)
