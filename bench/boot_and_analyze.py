@@ -77,8 +77,10 @@ def main() -> None:
     }
     print(f"{'measure':38} {'median':>8}   runs")
     print(f"{'cold boot -> agent ready (s)':38} {boot:8.2f}   {result['cold_boot_to_agent_s']}")
-    print(f"{'analyze demo, timeout %.0f s (s)' % args.timeout:38} {analyze:8.2f}   "
-          f"{result['analyze_wall_s']}")
+    print(
+        f"{'analyze demo, timeout %.0f s (s)' % args.timeout:38} {analyze:8.2f}   "
+        f"{result['analyze_wall_s']}"
+    )
     print(f"{'analyze overhead over timeout (s)':38} {analyze - args.timeout:8.2f}")
     print(f"{'analyze / cold boot':38} {analyze / boot:8.2f}")
     print(f"accelerator: {accel.accel} ({accel.reason})")

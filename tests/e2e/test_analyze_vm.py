@@ -33,11 +33,16 @@ def _pcap_tcp_syns(path: Path) -> list[tuple[str, int]]:
     return syns
 
 
+@pytest.mark.parametrize("revert", ["auto", "cold"], ids=["snapshot-restore", "cold-boot"])
 def test_behaviour_program_is_fully_reported(
-    guest_image: GuestImage, programs: dict[str, Path], tmp_path: Path, no_leftovers: None
+    guest_image: GuestImage,
+    programs: dict[str, Path],
+    tmp_path: Path,
+    revert: str,
+    no_leftovers: None,
 ) -> None:
     out = tmp_path / "analysis"
-    result = run_analysis(programs["behaviour"], out, AnalysisOptions(timeout=12))
+    result = run_analysis(programs["behaviour"], out, AnalysisOptions(timeout=12, revert=revert))
     report = result.report
     validate_report(report)
     for artefact in ("report.json", "trace.log", "network.pcap", "console.log", "analysis.log"):

@@ -32,7 +32,7 @@ def test_libvirt_pool_provider_finds_the_volume(guest_image: GuestImage) -> None
     assert isinstance(provider, LibvirtPoolProvider)
     assert provider.image.disk == guest_image.disk
     with pytest.raises(ImageError, match="not found in libvirt pool"):
-        LibvirtPoolProvider("no-such-image", {"pool": pool}).image
+        LibvirtPoolProvider("no-such-image", {"pool": pool}).image  # noqa: B018
 
 
 @pytest.mark.parametrize(
