@@ -165,34 +165,7 @@ class LibvirtQemuContext(ContextBase):
         ):
             if not path.is_file():
                 raise ContextError(f"guest {label} {path} does not exist")
-        sweep_stale_runs(self.config.runs_dir)
-        self.config.runs_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.config.runs_dir, 0o711)
-        self.run_dir.mkdir(mode=0o770)
-        (self.run_dir / "owner.json").write_text(json.dumps({"pid": os.getpid()}))
-        result = subprocess.run(
-            [
-                "qemu-img",
-                "create",
-                "-q",
-                "-f",
-                "qcow2",
-                "-b",
-                str(guest.disk),
-                "-F",
-                "qcow2",
-                str(self.overlay),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-            raise ContextError(f"cannot create the disk overlay: {result.stderr.strip()}")
-        uid, gid = qemu_user()
-        for path in (self.run_dir, self.overlay):
-            os.chown(path, uid, gid)
+        prepare_run_dir(self.config.runs_dir, self.run_dir, guest.disk, self.overlay)
 
     @property
     def domain(self) -> libvirt.virDomain:
@@ -276,6 +249,28 @@ class LibvirtQemuContext(ContextBase):
         shutil.rmtree(self.run_dir, ignore_errors=True)
         if errors:
             raise ContextError("; ".join(errors))
+
+
+def prepare_run_dir(runs_dir: Path, run_dir: Path, base: Path, overlay: Path) -> None:
+    """Create a run's directory (owned by QEMU's user) and its throwaway qcow2 overlay."""
+    sweep_stale_runs(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(runs_dir, 0o711)
+    run_dir.mkdir(mode=0o770)
+    (run_dir / "owner.json").write_text(json.dumps({"pid": os.getpid()}))
+    overlay.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise ContextError(f"cannot create the disk overlay: {result.stderr.strip()}")
+    uid, gid = qemu_user()
+    os.chown(run_dir, uid, gid)
+    os.chown(overlay, uid, gid)
 
 
 def _pid_alive(pid: int) -> bool:

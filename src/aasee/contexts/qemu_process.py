@@ -12,7 +12,6 @@ every file of a run sits in the run directory that ``cleanup()`` removes.
 from __future__ import annotations
 
 import ctypes
-import json
 import logging
 import os
 import shutil
@@ -29,8 +28,8 @@ from aasee.contexts.libvirt_qemu import (
     ContextError,
     QemuConfig,
     _mac_for,
+    prepare_run_dir,
     qemu_user,
-    sweep_stale_runs,
 )
 from aasee.core import ContextBase
 
@@ -142,35 +141,7 @@ class QemuProcessContext(ContextBase):
         self._prepare()
 
     def _prepare(self) -> None:
-        sweep_stale_runs(self.config.runs_dir)
-        self.config.runs_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.config.runs_dir, 0o711)
-        self.run_dir.mkdir(mode=0o770)
-        (self.run_dir / "owner.json").write_text(json.dumps({"pid": os.getpid()}))
-        self.overlay.parent.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            [
-                "qemu-img",
-                "create",
-                "-q",
-                "-f",
-                "qcow2",
-                "-b",
-                str(self._disk_base),
-                "-F",
-                "qcow2",
-                str(self.overlay),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-            raise ContextError(f"cannot create the disk overlay: {result.stderr.strip()}")
-        uid, gid = qemu_user()
-        os.chown(self.run_dir, uid, gid)
-        os.chown(self.overlay, uid, gid)
+        prepare_run_dir(self.config.runs_dir, self.run_dir, self._disk_base, self.overlay)
 
     # --- lifecycle ------------------------------------------------------------------------
     def _poweron(self) -> None:

@@ -8,7 +8,6 @@ report is never built while holding a VM).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -429,11 +428,3 @@ def _record_guest_time(agent: AgentClient, record: RunRecord) -> None:
         return
     if ping.monotonic is not None:
         record.timings["guest_run"] = round(ping.monotonic - record.clock_sync[0], 3)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
