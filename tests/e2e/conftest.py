@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from aasee.contexts.accel import choose_accel
 from aasee.contexts.libvirt_qemu import list_sandbox_domains
 from aasee.contexts.qemu_process import list_qemu_sandboxes
+from aasee.contexts.snapshots import Snapshot, find_snapshot
 from aasee.images.builder import RECIPES, ImageBuilder
-from aasee.images.store import GuestImage, aasee_home
+from aasee.images.store import GuestImage, aasee_home, cache_dir, snapshot_root
+from aasee.service.analysis import AnalysisOptions, make_snapshot, qemu_config
 
 PROGRAMS = Path(__file__).parent / "programs"
 
@@ -21,6 +24,20 @@ PROGRAMS = Path(__file__).parent / "programs"
 def guest_image() -> GuestImage:
     """The default guest, built (or taken from the cache) once per session."""
     return ImageBuilder(RECIPES["debian-bookworm-amd64"]).build()
+
+
+@pytest.fixture(scope="session")
+def ready_snapshot(guest_image: GuestImage) -> Snapshot:
+    """The default ready snapshot of the guest, made if it does not exist yet."""
+    options = AnalysisOptions()
+    accel = choose_accel(guest_image.kernel, options.accel, cache_dir())
+    found, _ = find_snapshot(
+        snapshot_root(),
+        guest_image.name,
+        guest_image.inputs_key,
+        qemu_config(guest_image, options, accel),
+    )
+    return found or make_snapshot(options)
 
 
 @pytest.fixture(scope="session")

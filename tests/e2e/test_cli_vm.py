@@ -81,3 +81,18 @@ def test_demo_sample_end_to_end(
         c["dst_ip"] == "203.0.113.50" and c["dst_port"] == 4444
         for c in report["network"]["connections"]
     )
+
+
+def test_image_list_shows_the_image_and_its_snapshot(
+    guest_image: GuestImage, ready_snapshot: object
+) -> None:
+    result = subprocess.run(
+        [*AASEE, "image", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "250"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert guest_image.name in result.stdout
+    assert "MiB/1 vCPU" in result.stdout

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 import aasee.service.analysis as analysis
-from aasee.contexts.accel import choose_accel
-from aasee.contexts.snapshots import find_snapshot
-from aasee.images.store import GuestImage, cache_dir, snapshot_root
-from aasee.service.analysis import AnalysisOptions, make_snapshot, qemu_config, run_analysis
+from aasee.contexts.snapshots import Snapshot
+from aasee.images.store import GuestImage
+from aasee.service.analysis import AnalysisOptions, run_analysis
 
 pytestmark = pytest.mark.vm
 
@@ -26,17 +25,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-@pytest.fixture(scope="module")
-def snapshot(guest_image: GuestImage) -> object:
-    options = AnalysisOptions()
-    accel = choose_accel(guest_image.kernel, options.accel, cache_dir())
-    found, _ = find_snapshot(
-        snapshot_root(),
-        guest_image.name,
-        guest_image.inputs_key,
-        qemu_config(guest_image, options, accel),
-    )
-    return found or make_snapshot(options)
+@pytest.fixture
+def snapshot(ready_snapshot: Snapshot) -> Snapshot:
+    return ready_snapshot
 
 
 def test_restores_do_not_see_each_other_and_base_is_untouched(

@@ -387,8 +387,17 @@ def image_list() -> None:
     if not images:
         out.print(f"no images in {image_dir()}: build one with `aasee image build`")
         return
-    table = Table("name", "arch", "os", "kernel", "agent", "size", "built")
+    from aasee.contexts.snapshots import list_snapshots
+    from aasee.images.store import snapshot_root
+
+    table = Table("name", "arch", "os", "kernel", "agent", "size", "built", "ready snapshots")
     for item in images:
+        shapes = [
+            f"{meta['shape']['memory_mib']} MiB/{meta['shape']['vcpus']} vCPU/"
+            f"{meta['shape']['accel']}"
+            for meta in list_snapshots(snapshot_root(), item.name)
+            if meta.get("image_key") == item.inputs_key
+        ]
         table.add_row(
             item.name,
             item.arch,
@@ -397,6 +406,7 @@ def image_list() -> None:
             item.agent_version,
             f"{item.size_bytes / 1e6:.0f} MB",
             item.built_at,
+            ", ".join(shapes) or "none (`aasee image snapshot`)",
         )
     out.print(table)
 

@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aasee.contexts.libvirt_qemu import AGENT_PORT, ContextError, QemuConfig, qemu_user
 from aasee.contexts.qemu_process import QemuProcessContext
@@ -169,6 +170,19 @@ def _prune_other_builds(root: Path, image_name: str, image_key: str) -> None:
             log.info("removed snapshot %s of an older image build", meta_path.parent.name)
 
 
+def list_snapshots(root: Path, image_name: str) -> list[dict[str, Any]]:
+    """The metadata of every snapshot saved for an image (any build, any shape)."""
+    found = []
+    for meta_path in sorted(root.glob(f"{image_name}-*/meta.json")) if root.is_dir() else []:
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and isinstance(meta.get("shape"), dict):
+            found.append(meta)
+    return found
+
+
 def remove_snapshots(root: Path, image_name: str) -> list[str]:
     removed = []
     for path in root.glob(f"{image_name}-*") if root.is_dir() else []:
@@ -178,6 +192,7 @@ def remove_snapshots(root: Path, image_name: str) -> list[str]:
 
 
 __all__ = [
+    "list_snapshots",
     "ContextError",
     "Snapshot",
     "create_snapshot",
