@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aasee.contexts.libvirt_qemu import list_sandbox_domains
+from aasee.contexts.network import list_sandbox_namespaces
 from aasee.contexts.qemu_process import list_qemu_sandboxes
 from aasee.images.store import GuestImage, aasee_home
 
@@ -69,6 +70,7 @@ def test_sigkill_leaves_nothing_after_cleanup(
     guest_image: GuestImage, tmp_path: Path, revert: str
 ) -> None:
     before = leftovers()
+    before_netns = set(list_sandbox_namespaces())
     proc = _start(tmp_path, revert)
     _wait_for_sample(tmp_path, proc)
     os.kill(proc.pid, signal.SIGKILL)
@@ -90,5 +92,6 @@ def test_sigkill_leaves_nothing_after_cleanup(
         check=True,
     )
     assert "removed" in result.stdout
+    assert not set(list_sandbox_namespaces()) - before_netns, "network namespace left"
     runs = aasee_home() / "runs"
     assert sorted(p.name for p in runs.iterdir()) == before[1] if runs.is_dir() else True

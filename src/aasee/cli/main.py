@@ -83,10 +83,12 @@ def main(verbose: bool) -> None:
 )
 @click.option(
     "--network",
-    type=click.Choice(["isolated", "none"]),
-    default="isolated",
+    type=click.Choice(["fake", "isolated", "none", "internet"]),
+    default="fake",
     show_default=True,
-    help="isolated: a NIC that reaches nothing; none: no NIC.",
+    help="fake: every name resolves and every connection is answered by the sandbox's fake "
+    "internet, recorded; isolated: a NIC that reaches nothing; none: no NIC; internet: "
+    "only when the server configuration enables it.",
 )
 @click.option("--arg", "arguments", multiple=True, help="Argument for the sample (repeatable).")
 @click.option("--user", default="root", show_default=True, help="Guest user to run as.")
@@ -148,6 +150,12 @@ def analyze(
     )
     if accel:
         options.accel = accel
+    if network == "internet":
+        console.print(
+            "[red]error:[/red] network mode 'internet' is disabled: it can only be enabled in "
+            "the server configuration, never per sample, and this version has no route out"
+        )
+        sys.exit(EXIT_BAD_INPUT)
     for sample in samples:  # every input is checked before any VM starts
         try:
             check_sample(sample)

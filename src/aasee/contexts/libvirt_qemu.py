@@ -25,6 +25,7 @@ import libvirt_qemu
 
 from aasee.contexts.accel import AccelChoice
 from aasee.contexts.libvirt_connection import DEFAULT_URI, connect
+from aasee.contexts.network import NETNS_PREFIX, remove_namespace
 from aasee.core import ContextBase
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,11 @@ def build_domain_xml(identifier: str, config: QemuConfig, overlay: Path, run_dir
             "-device",
             f"virtio-net-pci,netdev=aenet0,mac={_mac_for(identifier)},bus=pci.0,addr=0x10",
         ]
+    elif config.network == "fake":
+        raise ContextError(
+            "the fake-internet network runs QEMU in its own network namespace, "
+            "which libvirt cannot do: use the QEMU process context"
+        )
     elif config.network != "none":
         raise ContextError(f"unknown network mode {config.network!r} (isolated or none)")
     if config.time_warp and not kvm:
@@ -295,6 +301,7 @@ def sweep_stale_runs(runs_dir: Path) -> list[str]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if not _pid_alive(pid):
+            remove_namespace(f"{NETNS_PREFIX}{run.name}")
             shutil.rmtree(run, ignore_errors=True)
             removed.append(run.name)
             log.info("removed stale run directory %s (owner %d is gone)", run, pid)

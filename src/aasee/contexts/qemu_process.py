@@ -12,11 +12,13 @@ every file of a run sits in the run directory that ``cleanup()`` removes.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import logging
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,11 +33,29 @@ from aasee.contexts.libvirt_qemu import (
     prepare_run_dir,
     qemu_user,
 )
+from aasee.contexts.network import TAP, NetworkError, SandboxNetwork, enter, open_tap
 from aasee.core import ContextBase
 
 log = logging.getLogger(__name__)
 
 QEMU = "qemu-system-x86_64"
+_TAP_SLOT: int | None = None
+_TAP_SLOT_LOCK = threading.Lock()
+
+
+def tap_slot() -> int:
+    """A descriptor number reserved for the whole process, where children receive their tap.
+
+    subprocess only passes descriptors that exist in the parent, so the number is held by a
+    /dev/null placeholder that the child replaces with its tap before exec.
+    """
+    global _TAP_SLOT
+    with _TAP_SLOT_LOCK:
+        if _TAP_SLOT is None:
+            placeholder = os.open(os.devnull, os.O_RDONLY)
+            _TAP_SLOT = fcntl.fcntl(placeholder, fcntl.F_DUPFD_CLOEXEC, 200)
+            os.close(placeholder)
+        return _TAP_SLOT
 PR_SET_PDEATHSIG = 1
 
 
@@ -88,7 +108,16 @@ def build_qemu_argv(
     ]
     if kvm:
         argv += ["-cpu", "host"]
-    if config.network == "isolated":
+    if config.network == "fake":
+        # The tap lives in the run's network namespace; it is opened without IFF_VNET_HDR
+        # or the host-side capture holds virtio headers instead of Ethernet frames.
+        argv += [
+            "-netdev",
+            f"tap,id=aenet0,fd={tap_slot()}",
+            "-device",
+            f"virtio-net-pci,netdev=aenet0,mac={_mac_for(identifier)},bus=pci.0,addr=0x10",
+        ]
+    elif config.network == "isolated":
         argv += [
             "-netdev",
             "user,id=aenet0,restrict=on,net=10.0.2.0/24,host=10.0.2.2",
@@ -102,9 +131,16 @@ def build_qemu_argv(
     return argv + list(config.extra_qemu_args)
 
 
-def _drop_privileges(uid: int, gid: int) -> None:
+def _drop_privileges(uid: int, gid: int, netns: Path | None) -> None:
     # Runs in the child between fork and exec: QEMU must never run as root, and must not
     # outlive us (SIGKILL of the analysing process takes its VM with it).
+    if netns is not None:
+        enter(netns)
+        # QEMU's unprivileged user may not open /dev/net/tun: open the tap here, as root
+        # and inside the namespace, at the descriptor number the command line names.
+        tap = open_tap(TAP)
+        os.dup2(tap, tap_slot())
+        os.close(tap)
     os.setsid()
     if uid != 0:
         os.setgroups([])
@@ -138,16 +174,32 @@ class QemuProcessContext(ContextBase):
         self._process: subprocess.Popen[bytes] | None = None
         self._qmp: QEMUMonitorProtocol | None = None
         self.restore_seconds: float | None = None
+        self.network: SandboxNetwork | None = None
         self._prepare()
 
+    @property
+    def netns_path(self) -> Path | None:
+        return self.network.path if self.network is not None else None
+
     def _prepare(self) -> None:
+        if self.config.network not in ("fake", "isolated", "none"):
+            raise ContextError(f"unknown network mode {self.config.network!r}")
         prepare_run_dir(self.config.runs_dir, self.run_dir, self._disk_base, self.overlay)
+        if self.config.network == "fake":
+            uid, gid = qemu_user()
+            self.network = SandboxNetwork(self.identifier, uid, gid)
+            try:
+                self.network.create()
+            except NetworkError as exc:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+                raise ContextError(f"cannot create the sandbox network: {exc}") from exc
 
     # --- lifecycle ------------------------------------------------------------------------
     def _poweron(self) -> None:
         incoming = self.state_file is not None
         argv = build_qemu_argv(self.identifier, self.config, self.overlay, self.run_dir, incoming)
         uid, gid = qemu_user()
+        netns = self.netns_path
         start = time.monotonic()
         stderr = (self.run_dir / "qemu.stderr").open("wb")
         self._process = subprocess.Popen(
@@ -155,7 +207,8 @@ class QemuProcessContext(ContextBase):
             stdin=subprocess.DEVNULL,
             stdout=stderr,
             stderr=stderr,
-            preexec_fn=lambda: _drop_privileges(uid, gid),  # noqa: PLW1509
+            preexec_fn=lambda: _drop_privileges(uid, gid, netns),  # noqa: PLW1509
+            pass_fds=(tap_slot(),) if netns is not None else (),
         )
         stderr.close()
         self._qmp = self._connect_qmp()
@@ -274,6 +327,8 @@ class QemuProcessContext(ContextBase):
 
     def cleanup(self) -> None:
         self._kill()
+        if self.network is not None:
+            self.network.remove()
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
 

@@ -75,7 +75,7 @@ class AnalysisOptions:
     accel: str = field(default_factory=lambda: os.environ.get("AASEE_ACCEL", "auto"))
     memory_mib: int = 1024
     vcpus: int = 1
-    network: str = "isolated"
+    network: str = "fake"
     arguments: list[str] = field(default_factory=list)
     user: str = "root"
     raw_syscalls: bool = True
@@ -250,8 +250,15 @@ def _run(
                 record.errors.append(f"snapshot restore failed, cold boot used instead: {exc}")
                 record.timings.clear()
                 record.boot = "cold boot (snapshot restore failed)"
+        cold: ContextFactory
+        if qemu.network == "fake":
+            # libvirt cannot start QEMU inside the run's network namespace: same process
+            # context as restores, booting instead of restoring.
+            cold = lambda ident: QemuProcessContext(ident, qemu)  # noqa: E731
+        else:
+            cold = lambda ident: LibvirtQemuContext(ident, qemu)  # noqa: E731
         _attempt(
-            lambda ident: LibvirtQemuContext(ident, qemu),
+            cold,
             record.boot,
             hooks_config,
             analysis_id,

@@ -1,0 +1,161 @@
+"""The guest's network: contained, answered by the fake internet, recorded host-side."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import dpkt
+import pytest
+
+from aasee.contexts.network import list_sandbox_namespaces
+from aasee.images.store import GuestImage
+from aasee.service.analysis import AnalysisOptions, run_analysis
+
+pytestmark = pytest.mark.vm
+
+
+def _host_address() -> str:
+    """The host's own address on its real interface (not loopback)."""
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "scope", "global"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for line in out.splitlines():
+        return line.split()[3].split("/")[0]
+    pytest.skip("the host has no global IPv4 address")
+
+
+class _Listener:
+    """A real service on the host that must never hear from the guest."""
+
+    def __init__(self, address: str) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((address, 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            conn.sendall(b"REAL-HOST-SERVICE\n")
+            conn.close()
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def host_services() -> Iterator[tuple[_Listener, _Listener]]:
+    public, loopback = _Listener(_host_address()), _Listener("127.0.0.1")
+    yield public, loopback
+    public.close()
+    loopback.close()
+
+
+def _tcp_destinations(pcap: Path) -> set[tuple[str, int]]:
+    seen = set()
+    with pcap.open("rb") as handle:
+        for _ts, frame in dpkt.pcap.Reader(handle):
+            ip = dpkt.ethernet.Ethernet(frame).data
+            if isinstance(ip, dpkt.ip.IP) and isinstance(ip.data, dpkt.tcp.TCP):
+                seen.add((socket.inet_ntoa(ip.dst), ip.data.dport))
+    return seen
+
+
+def test_guest_reaches_nothing_real(
+    guest_image: GuestImage,
+    host_services: tuple[_Listener, _Listener],
+    tmp_path: Path,
+    no_leftovers: None,
+) -> None:
+    public, loopback = host_services
+    host_ip = _host_address()
+    sample = tmp_path / "probe.py"
+    sample.write_text(
+        "#!/usr/bin/python3\n"
+        "import socket\n"
+        f"for host, port in [({host_ip!r}, {public.port}), ('10.0.2.2', {loopback.port}),\n"
+        f"                   ('127.0.0.1', {loopback.port}), ('10.0.2.15', {public.port})]:\n"
+        "    try:\n"
+        "        s = socket.create_connection((host, port), timeout=3)\n"
+        "        s.sendall(b'hello')\n"
+        "        data = s.recv(100)\n"
+        "        print(host, port, 'ANSWER', data[:40])\n"
+        "    except OSError as exc:\n"
+        "        print(host, port, 'ERROR', exc)\n"
+    )
+    report = run_analysis(sample, tmp_path / "out", AnalysisOptions(timeout=20)).report
+    stdout = report["output"]["stdout"]
+    assert "REAL-HOST-SERVICE" not in stdout, stdout
+    assert public.accepted == 0 and loopback.accepted == 0
+    assert (host_ip, public.port) in _tcp_destinations(tmp_path / "out" / "network.pcap")
+    # what reached the "host address" was the sandbox's catch-all, which recorded it
+    records = [json.loads(line) for line in (tmp_path / "out" / "fakenet.jsonl").open()]
+    assert any(r["service"] == "catchall_tcp" for r in records)
+
+
+def test_concurrent_guests_cannot_reach_each_other(
+    guest_image: GuestImage, tmp_path: Path, no_leftovers: None
+) -> None:
+    listener = tmp_path / "listener.py"
+    listener.write_text(
+        "#!/usr/bin/python3\n"
+        "import socket\n"
+        "s = socket.socket(); s.bind(('0.0.0.0', 7777)); s.listen(4); s.settimeout(15)\n"
+        "try:\n"
+        "    c, a = s.accept(); print('ACCEPTED', a)\n"
+        "except OSError as exc:\n"
+        "    print('NOBODY', exc)\n"
+    )
+    caller = tmp_path / "caller.py"
+    caller.write_text(
+        "#!/usr/bin/python3\n"
+        "import socket, time\n"
+        "time.sleep(2)\n"
+        "for host in ('10.0.2.15', '10.0.2.16', '10.0.2.2'):\n"
+        "    try:\n"
+        "        s = socket.create_connection((host, 7777), timeout=3)\n"
+        "        s.sendall(b'knock'); print(host, 'CONNECTED')\n"
+        "    except OSError as exc:\n"
+        "        print(host, 'ERROR', exc)\n"
+    )
+    results: dict[str, dict] = {}
+
+    def run(sample: Path) -> None:
+        results[sample.stem] = run_analysis(
+            sample, tmp_path / sample.stem, AnalysisOptions(timeout=20)
+        ).report
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (listener, caller)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert "NOBODY" in results["listener"]["output"]["stdout"], results["listener"]["output"]
+
+
+def test_network_objects_are_gone_after_runs(guest_image: GuestImage, tmp_path: Path) -> None:
+    before = set(list_sandbox_namespaces())
+    sample = tmp_path / "noop.sh"
+    sample.write_text("#!/bin/sh\ntrue\n")
+    run_analysis(sample, tmp_path / "out", AnalysisOptions(timeout=3))
+    assert set(list_sandbox_namespaces()) <= before

@@ -1,0 +1,1 @@
+"""Unit tests of aasee.hooks.fakenet (loopback addresses and free high ports only)."""
