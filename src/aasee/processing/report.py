@@ -1,9 +1,10 @@
 """Assembling, writing and validating the analysis report.
 
 Owns :func:`build_report` (sample facts + run metadata + the behaviour extracted from the
-trace -> :class:`~aasee.processing.models.Report`), :func:`write_report` (pretty JSON, atomic)
-and :func:`validate_report` (against ``schema/report.schema.json``). Building never raises on
-what the guest produced: problems end up in the report's ``errors``.
+trace + the traffic in the packet capture -> :class:`~aasee.processing.models.Report`),
+:func:`write_report` (pretty JSON, atomic) and :func:`validate_report` (against
+``schema/report.schema.json``). Building never raises on what the guest produced: problems
+end up in the report's ``errors``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from .models import (
     Syscalls,
     TraceInfo,
 )
+from .net_join import attribute_traffic
+from .pcap import analyse_pcap
 from .text import clean_text, decode_bytes
 from .trace_parser import TraceParser, TraceStats, read_trace_lines
 
@@ -216,6 +219,27 @@ def _behaviour(
         )
 
 
+def _add_capture(network: Network, pcap_path: str | os.PathLike[str], errors: list[str]) -> None:
+    try:
+        captured = analyse_pcap(pcap_path)
+    except Exception as exc:
+        # A defect met on hostile traffic must cost the capture's part, not the report.
+        logger.exception("capture analysis failed")
+        errors.append(f"network capture analysis failed: {type(exc).__name__}: {exc}")
+        return
+    network.flows = captured.flows
+    network.dns_traffic = captured.dns
+    network.http = captured.http
+    network.tls = captured.tls
+    network.capture = captured.capture
+    errors.extend(f"network capture: {error}" for error in captured.errors)
+    try:
+        attribute_traffic(network)
+    except Exception as exc:
+        logger.exception("attributing captured traffic failed")
+        errors.append(f"attributing captured traffic failed: {type(exc).__name__}: {exc}")
+
+
 def build_report(
     *,
     sample: Sample,
@@ -230,13 +254,16 @@ def build_report(
     lost_events: int = 0,
     errors: Iterable[str] = (),
     limits: Limits | None = None,
+    pcap_path: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Build the report of one analysis.
 
     ``clock`` is one ``(guest monotonic, guest epoch)`` pair read together by the agent; it
     places trace times on the wall clock. ``exits`` are the agent's exit events (``pid``,
     ``time`` (epoch), ``code`` or ``signal``). ``root_pid`` is the sample's pid as the agent's
-    exec reply gave it; ``initial_cwd`` the directory it was started in.
+    exec reply gave it; ``initial_cwd`` the directory it was started in. ``pcap_path`` is the
+    host-side capture of the guest's NIC: its flows, DNS, HTTP and TLS fill the network
+    section, attributed to processes through the trace's connections and UDP sends.
     """
     all_errors = [clean_text(str(e)) for e in errors]
     guest_clock = None
@@ -257,6 +284,8 @@ def build_report(
     lost = max(int(lost_events), 0)
     all_errors += behaviour.errors
     all_errors += _trace_warnings(stats, lost, behaviour)
+    if pcap_path is not None:
+        _add_capture(behaviour.network, pcap_path, all_errors)
     stdout_text, stdout_bytes, stdout_cut = _excerpt(stdout)
     stderr_text, stderr_bytes, stderr_cut = _excerpt(stderr)
     return Report(

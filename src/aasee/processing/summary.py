@@ -123,6 +123,22 @@ def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
     ]
     endpoints += [f"bind {b.proto} {_endpoint(b.ip, b.port)}  pid {b.pid}" for b in network.binds]
     endpoints += [f"dns query to {_endpoint(d.server, d.port)}  pid {d.pid}" for d in network.dns]
+    traffic = [
+        f"dns {printable(d.name)} {d.type}"
+        f"{' -> ' + ', '.join(printable(a.data, 60) for a in d.answers[:3]) if d.answers else ''}"
+        f"  pid {d.pid if d.pid is not None else '?'}"
+        for d in network.dns_traffic
+    ]
+    traffic += [
+        f"http {h.method} {printable(h.url, 160)}  ua {printable(h.user_agent or '-', 80)}"
+        f"  {h.body_size} bytes  pid {h.pid if h.pid is not None else '?'}"
+        for h in network.http
+    ]
+    traffic += [
+        f"tls sni {printable(t.sni or '-')}  to {_endpoint(t.dst_ip, t.dst_port)}"
+        f"  pid {t.pid if t.pid is not None else '?'}"
+        for t in network.tls
+    ]
     anti = [
         f"ptrace {p.request_name or p.request}  pid {p.pid}{_failed(p.ok, p.error)}"
         for p in report.syscalls.ptrace
@@ -134,6 +150,7 @@ def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
         ("Permissions changed", chmod),
         ("Links created", links),
         ("Network", endpoints),
+        ("Network traffic (host-side capture)", traffic),
         ("Debugger checks", anti),
         ("Warnings", [printable(e, 300) for e in report.errors]),
     ):

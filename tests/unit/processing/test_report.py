@@ -79,7 +79,7 @@ class TestBuild:
             "output",
             "errors",
         ]
-        assert data["schema_version"] == "1.0"
+        assert data["schema_version"] == "1.1"
         assert data["analysis"]["started"] == "2024-05-01T12:00:00Z"
         assert data["analysis"]["trace"]["lines"] == 369
         assert data["analysis"]["trace"]["events"] == 357
@@ -189,7 +189,7 @@ class TestSchema:
     def test_schema_identity(self) -> None:
         schema = load_schema()
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-        assert "1.0" in schema["$id"]
+        assert "1.1" in schema["$id"]
         assert schema["properties"]["schema_version"]["const"] == models.SCHEMA_VERSION
 
     def test_schema_documents_every_model_field(self) -> None:
@@ -213,7 +213,7 @@ class TestWrite:
         path = tmp_path / "report.json"
         write_report(report, path)
         text = path.read_text("utf-8")
-        assert text.startswith('{\n  "schema_version": "1.0"')
+        assert text.startswith('{\n  "schema_version": "1.1"')
         validate_report(json.loads(text))
         assert list(tmp_path.iterdir()) == [path]
 
