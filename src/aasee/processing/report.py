@@ -23,6 +23,7 @@ from typing import Any
 
 from .behaviour import Behaviour, BehaviourBuilder, Limits
 from .clock import GuestClock, iso_utc
+from .fakenet_log import https_requests
 from .linux import signal_name
 from .models import (
     AgentExit,
@@ -255,6 +256,7 @@ def build_report(
     errors: Iterable[str] = (),
     limits: Limits | None = None,
     pcap_path: str | os.PathLike[str] | None = None,
+    fakenet_log: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Build the report of one analysis.
 
@@ -286,6 +288,13 @@ def build_report(
     all_errors += _trace_warnings(stats, lost, behaviour)
     if pcap_path is not None:
         _add_capture(behaviour.network, pcap_path, all_errors)
+    if fakenet_log is not None:
+        try:
+            behaviour.network.http += https_requests(
+                fakenet_log, behaviour.network.flows, all_errors
+            )
+        except OSError as exc:
+            all_errors.append(f"fake internet log unreadable: {exc}")
     stdout_text, stdout_bytes, stdout_cut = _excerpt(stdout)
     stderr_text, stderr_bytes, stderr_cut = _excerpt(stderr)
     return Report(

@@ -62,6 +62,7 @@ def build_and_write_report(record: RunRecord) -> dict[str, Any]:
         errors.append("the trace exceeded its size limit and was truncated")
     trace = record.out_dir / "trace.log"
     pcap = record.out_dir / "network.pcap"
+    fakenet = record.out_dir / "fakenet.jsonl"
     meta = AnalysisMeta(
         id=record.analysis_id,
         started=record.started,  # type: ignore[arg-type]  # the validator converts datetimes
@@ -78,6 +79,7 @@ def build_and_write_report(record: RunRecord) -> dict[str, Any]:
         analysis=meta,
         trace_path=trace if trace.is_file() else None,
         pcap_path=pcap if pcap.is_file() else None,
+        fakenet_log=fakenet if fakenet.is_file() else None,
         root_pid=record.root_pid,
         initial_cwd=record.initial_cwd,
         clock=record.clock_sync,
