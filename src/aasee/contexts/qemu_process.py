@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from qemu.qmp import ConnectError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from aasee.contexts.libvirt_qemu import (
@@ -37,6 +38,9 @@ from aasee.contexts.network import TAP, NetworkError, SandboxNetwork, enter, ope
 from aasee.core import ContextBase
 
 log = logging.getLogger(__name__)
+# The QMP library logs every refused connection attempt as an error; ours are expected
+# retries while QEMU starts, and real failures surface as ContextError.
+logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
 
 QEMU = "qemu-system-x86_64"
 _TAP_SLOT: int | None = None
@@ -235,10 +239,11 @@ class QemuProcessContext(ContextBase):
                 try:
                     monitor.connect()
                     return monitor
-                except OSError:
+                except (OSError, ConnectError):
+                    # The socket file appears before QEMU listens on it; retry until then.
                     monitor.close()
             if time.monotonic() > deadline:
-                raise ContextError("QEMU's monitor socket did not appear")
+                raise ContextError("QEMU's monitor did not accept a connection within 10 s")
             time.sleep(0.01)
 
     def _wait_incoming(self) -> None:
