@@ -168,6 +168,20 @@ def analyze(
         _analyze_many(samples, out_dir, options, max(1, jobs))
 
 
+def _reporter(progress: Progress, task: Any) -> Any:
+    """An analysis progress callback that drives one row of a rich progress display."""
+
+    def on_progress(phase: str, fraction: float | None) -> None:
+        progress.update(
+            task,
+            description=phase,
+            total=1.0 if fraction is not None else None,
+            completed=fraction or 0,
+        )
+
+    return on_progress
+
+
 def _analyze_one(sample: Path, out_dir: Path | None, options: Any, as_json: bool) -> None:
     import uuid
 
@@ -187,16 +201,7 @@ def _analyze_one(sample: Path, out_dir: Path | None, options: Any, as_json: bool
     try:
         with progress:
             task = progress.add_task("starting", total=None)
-
-            def on_progress(phase: str, fraction: float | None) -> None:
-                progress.update(
-                    task,
-                    description=phase,
-                    total=1.0 if fraction is not None else None,
-                    completed=fraction or 0,
-                )
-
-            result = run_analysis(sample, out_dir, options, on_progress, analysis_id)
+            result = run_analysis(sample, out_dir, options, _reporter(progress, task), analysis_id)
     except (SampleError, ImageError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_BAD_INPUT)
@@ -238,17 +243,9 @@ def _analyze_many(samples: tuple[Path, ...], out_dir: Path | None, options: Any,
     )
 
     def work(index: int, sample: Path, task: Any) -> None:
-        def on_progress(phase: str, fraction: float | None) -> None:
-            progress.update(
-                task,
-                description=phase,
-                total=1.0 if fraction is not None else None,
-                completed=fraction or 0,
-            )
-
         target = parent / f"{index + 1:03d}-{sample.name}"
         try:
-            outcomes[index] = run_analysis(sample, target, options, on_progress)
+            outcomes[index] = run_analysis(sample, target, options, _reporter(progress, task))
         except (AnalysisError, ImageError) as exc:
             outcomes[index] = f"failed: {exc}"
         progress.update(task, description="done", total=1.0, completed=1.0)

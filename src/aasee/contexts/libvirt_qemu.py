@@ -76,6 +76,25 @@ def domain_name(identifier: str) -> str:
     return f"{DOMAIN_PREFIX}{identifier}"
 
 
+# QEMU user networking with restrict=on: the guest has a NIC and a gateway but reaches
+# nothing, neither the host nor the internet (measured; without restrict it reaches both).
+ISOLATED_NETDEV = "user,id=aenet0,restrict=on,net=10.0.2.0/24,host=10.0.2.2"
+# icount with sleep=off: when every vCPU idles, virtual time jumps to the next timer instead
+# of waiting for it, so a sample's sleep(600) passes in a second or two of wall time while
+# guest clocks stay consistent with each other.
+TIME_WARP_ARGS = ("-icount", "shift=auto,sleep=off")
+
+
+def nic_args(identifier: str, netdev: str) -> list[str]:
+    """The guest NIC on ``netdev`` (whose id must be aenet0), at a fixed PCI slot and MAC."""
+    return [
+        "-netdev",
+        netdev,
+        "-device",
+        f"virtio-net-pci,netdev=aenet0,mac={_mac_for(identifier)},bus=pci.0,addr=0x10",
+    ]
+
+
 def _mac_for(identifier: str) -> str:
     digits = identifier.replace("-", "")[:6].ljust(6, "0")
     return "52:54:00:" + ":".join(digits[i : i + 2] for i in range(0, 6, 2))
@@ -118,14 +137,7 @@ def build_domain_xml(identifier: str, config: QemuConfig, overlay: Path, run_dir
     ET.SubElement(devices, "memballoon", {"model": "none"})
     args: list[str] = []
     if config.network == "isolated":
-        # slirp with restrict=on: the guest has a NIC and a gateway but reaches nothing,
-        # neither the host nor the internet (measured; without restrict it reaches both).
-        args += [
-            "-netdev",
-            "user,id=aenet0,restrict=on,net=10.0.2.0/24,host=10.0.2.2",
-            "-device",
-            f"virtio-net-pci,netdev=aenet0,mac={_mac_for(identifier)},bus=pci.0,addr=0x10",
-        ]
+        args += nic_args(identifier, ISOLATED_NETDEV)
     elif config.network == "fake":
         raise ContextError(
             "the fake-internet network runs QEMU in its own network namespace, "
@@ -134,10 +146,7 @@ def build_domain_xml(identifier: str, config: QemuConfig, overlay: Path, run_dir
     elif config.network != "none":
         raise ContextError(f"unknown network mode {config.network!r} (isolated or none)")
     if config.time_warp and not kvm:
-        # icount with sleep=off: when every vCPU idles, virtual time jumps to the next timer
-        # instead of waiting for it, so a sample's sleep(600) passes in a second or two of
-        # wall time while guest clocks stay consistent with each other.
-        args += ["-icount", "shift=auto,sleep=off"]
+        args += TIME_WARP_ARGS
     args += list(config.extra_qemu_args)
     if args:
         cmdline = ET.SubElement(domain, f"{{{QEMU_NS}}}commandline")

@@ -28,9 +28,11 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from aasee.contexts.libvirt_qemu import (
     AGENT_PORT,
+    ISOLATED_NETDEV,
+    TIME_WARP_ARGS,
     ContextError,
     QemuConfig,
-    _mac_for,
+    nic_args,
     prepare_run_dir,
     qemu_user,
 )
@@ -60,6 +62,8 @@ def tap_slot() -> int:
             _TAP_SLOT = fcntl.fcntl(placeholder, fcntl.F_DUPFD_CLOEXEC, 200)
             os.close(placeholder)
         return _TAP_SLOT
+
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -115,21 +119,11 @@ def build_qemu_argv(
     if config.network == "fake":
         # The tap lives in the run's network namespace; it is opened without IFF_VNET_HDR
         # or the host-side capture holds virtio headers instead of Ethernet frames.
-        argv += [
-            "-netdev",
-            f"tap,id=aenet0,fd={tap_slot()}",
-            "-device",
-            f"virtio-net-pci,netdev=aenet0,mac={_mac_for(identifier)},bus=pci.0,addr=0x10",
-        ]
+        argv += nic_args(identifier, f"tap,id=aenet0,fd={tap_slot()}")
     elif config.network == "isolated":
-        argv += [
-            "-netdev",
-            "user,id=aenet0,restrict=on,net=10.0.2.0/24,host=10.0.2.2",
-            "-device",
-            f"virtio-net-pci,netdev=aenet0,mac={_mac_for(identifier)},bus=pci.0,addr=0x10",
-        ]
+        argv += nic_args(identifier, ISOLATED_NETDEV)
     if config.time_warp and not kvm:
-        argv += ["-icount", "shift=auto,sleep=off"]
+        argv += TIME_WARP_ARGS
     if incoming:
         argv += ["-incoming", "defer"]
     return argv + list(config.extra_qemu_args)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aasee.contexts.libvirt_qemu import AGENT_PORT, ContextError, QemuConfig, qemu_user
+from aasee.contexts.libvirt_qemu import AGENT_PORT, QemuConfig, qemu_user
 from aasee.contexts.qemu_process import QemuProcessContext
 
 log = logging.getLogger(__name__)
@@ -181,23 +181,3 @@ def list_snapshots(root: Path, image_name: str) -> list[dict[str, Any]]:
         if isinstance(meta, dict) and isinstance(meta.get("shape"), dict):
             found.append(meta)
     return found
-
-
-def remove_snapshots(root: Path, image_name: str) -> list[str]:
-    removed = []
-    for path in root.glob(f"{image_name}-*") if root.is_dir() else []:
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path.name)
-    return removed
-
-
-__all__ = [
-    "list_snapshots",
-    "ContextError",
-    "Snapshot",
-    "create_snapshot",
-    "find_snapshot",
-    "remove_snapshots",
-    "shape_of",
-    "snapshot_key",
-]

@@ -30,9 +30,7 @@ class PcapHook(Hook):
         return Path(context_attr(self, "run_dir")) / "network.pcap"
 
     def _start(self, event: Event) -> None:
-        if getattr(self.context, "config", None) is not None and (
-            getattr(self.context.config, "network", "isolated") == "none"  # type: ignore[attr-defined]
-        ):
+        if context_attr(self, "config").network == "none":
             self.logger.info("the VM has no NIC: no capture")
             return
         qmp = context_attr(self, "qmp")
