@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev \
 	pkg-config gcc libc6-dev debootstrap e2fsprogs cpio kmod file libmagic1 iproute2 \
-	util-linux procps nftables openssl
+	util-linux procps nftables openssl chromium redis-server
 DEMO_TIMEOUT ?= 20
 
 .PHONY: install system-packages python-packages image run test lint clean

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-LAYERS = ["core", "contexts", "images", "guest", "hooks", "processing", "service", "cli", "web"]
+LAYERS = ["core", "contexts", "images", "guest", "hooks", "processing", "service", "web", "cli"]
 SRC = Path(__file__).resolve().parents[2] / "src" / "aasee"
 
 

@@ -16,7 +16,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from .modelbase import StrictModel
+from .signatures.models import AttackSummary, ScoreDetails, SignatureMatch, Verdict
+from .static.models import StaticAnalysis
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -31,6 +35,7 @@ __all__ = [
     "DnsAnswer",
     "DnsQuery",
     "DnsRecord",
+    "DroppedFile",
     "ExecRecord",
     "FileAccess",
     "FileChmod",
@@ -56,11 +61,10 @@ __all__ = [
     "UnixSocket",
 ]
 
-SCHEMA_VERSION: Final = "1.1"
+SCHEMA_VERSION: Final = "1.2"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Model = StrictModel
 
 
 class Sample(_Model):
@@ -108,11 +112,18 @@ class TraceInfo(_Model):
     truncated: dict[str, int] = Field(default_factory=dict)
 
 
+def iso_datetime(value: datetime | None) -> str | None:
+    """``value`` as an ISO-8601 UTC string ending in ``Z`` (naive values are taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def _iso(value: object) -> object:
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return iso_datetime(value)
     return value
 
 
@@ -478,10 +489,32 @@ class Output(_Model):
     stderr_truncated: bool = False
 
 
+class DroppedFile(_Model):
+    """A file the sample's processes wrote, collected from the guest at the end of the run.
+
+    ``stored_as`` names the copy under ``dropped/`` in the results directory (``null`` when
+    it could not be collected: gone, not a regular file, unreadable). ``truncated`` means the
+    copy holds only the first bytes (the size cap); the hashes are of what was collected.
+    """
+
+    path: str
+    size: int = Field(ge=0)
+    collected: int = Field(default=0, ge=0)
+    truncated: bool = False
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+    stored_as: str | None = None
+    pid: int | None = None
+    process: str | None = None
+    error: str | None = None
+    static: StaticAnalysis | None = None
+
+
 class Report(_Model):
     """A complete analysis report."""
 
-    schema_version: Literal["1.1"] = SCHEMA_VERSION
+    schema_version: Literal["1.2"] = SCHEMA_VERSION
     sample: Sample
     analysis: Analysis
     processes: list[Process] = Field(default_factory=list)
@@ -490,4 +523,11 @@ class Report(_Model):
     network: Network = Field(default_factory=Network)
     syscalls: Syscalls = Field(default_factory=Syscalls)
     output: Output = Field(default_factory=Output)
+    static: StaticAnalysis | None = None
+    dropped: list[DroppedFile] = Field(default_factory=list)
+    signatures: list[SignatureMatch] = Field(default_factory=list)
+    attack: AttackSummary = Field(default_factory=AttackSummary)
+    score: float | None = Field(default=None, ge=0, le=10)
+    verdict: Verdict | None = None
+    score_details: ScoreDetails | None = None
     errors: list[str] = Field(default_factory=list)
