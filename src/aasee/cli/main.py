@@ -151,11 +151,7 @@ def analyze(
     if accel:
         options.accel = accel
     if network == "internet":
-        console.print(
-            "[red]error:[/red] network mode 'internet' is disabled: it can only be enabled in "
-            "the server configuration, never per sample, and this version has no route out"
-        )
-        sys.exit(EXIT_BAD_INPUT)
+        options.internet = _internet_uplink()
     for sample in samples:  # every input is checked before any VM starts
         try:
             check_sample(sample)
@@ -166,6 +162,36 @@ def analyze(
         _analyze_one(samples[0], out_dir, options, as_json)
     else:
         _analyze_many(samples, out_dir, options, max(1, jobs))
+
+
+def _internet_uplink() -> Any:
+    """The uplink the server configuration allows, or exit: never enabled by a sample option."""
+    from aasee.contexts.uplink import InternetUplink, UplinkError
+    from aasee.service.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_BAD_INPUT)
+    if not settings.internet_enabled:
+        console.print(
+            "[red]error:[/red] network mode 'internet' is disabled: it can only be enabled in "
+            "the server configuration (internet_enabled = true, internet_uplink, internet_dns "
+            "in $AASEE_CONFIG or /etc/aasee/aasee.toml), never per sample"
+        )
+        sys.exit(EXIT_BAD_INPUT)
+    if not settings.internet_uplink or not settings.internet_dns:
+        console.print(
+            "[red]error:[/red] internet_enabled is set but internet_uplink (the host interface "
+            "to leave by) or internet_dns (the resolver the guest's DNS goes to) is missing"
+        )
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        return InternetUplink(interface=settings.internet_uplink, dns=settings.internet_dns)
+    except UplinkError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def _reporter(progress: Progress, task: Any) -> Any:
@@ -212,10 +238,42 @@ def _analyze_one(sample: Path, out_dir: Path | None, options: Any, as_json: bool
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the VM and its files were cleaned up[/yellow]")
         sys.exit(130)
+    assert result.report is not None  # postprocessing ran
     if as_json:
         out.print_json(json.dumps(result.report))
     else:
         render_summary(out, result.report, result.out_dir, result.wall_seconds)
+
+
+@main.command()
+@click.argument(
+    "results", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR"
+)
+@click.option(
+    "--yara-rules",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory of extra YARA rules (default: $AASEE_HOME/yara when it exists).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
+def reprocess(results: Path, yara_rules: Path | None, as_json: bool) -> None:
+    """Rebuild DIR/report.json and report.html from the raw artefacts an analysis left in DIR."""
+    import time
+
+    from aasee.processing.pipeline import process_directory
+    from aasee.processing.run_meta import RunMetaError
+
+    start = time.monotonic()
+    try:
+        result = process_directory(results, user_rules=yara_rules)
+    except RunMetaError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_BAD_INPUT)
+    if as_json:
+        out.print_json(json.dumps(result.data))
+    else:
+        render_summary(out, result.data, results, time.monotonic() - start)
+        steps = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in result.seconds.items())
+        out.print(f"postprocessing: {steps}", markup=False)
 
 
 def _analyze_many(samples: tuple[Path, ...], out_dir: Path | None, options: Any, jobs: int) -> None:
@@ -263,7 +321,13 @@ def _analyze_many(samples: tuple[Path, ...], out_dir: Path | None, options: Any,
         console.print("[yellow]interrupted: VMs and their files were cleaned up[/yellow]")
         sys.exit(130)
     table = Table(
-        "sample", "result", "processes", "files written", "connections", "wall s", "results"
+        "sample",
+        "verdict (score)",
+        "processes",
+        "files written",
+        "connections",
+        "wall s",
+        "results",
     )
     failed = False
     for index, sample in enumerate(samples):
@@ -272,10 +336,10 @@ def _analyze_many(samples: tuple[Path, ...], out_dir: Path | None, options: Any,
             failed = True
             table.add_row(sample.name, outcome, "", "", "", "", "")
             continue
-        report = outcome.report
+        report = outcome.report or {}
         table.add_row(
             sample.name,
-            "ok",
+            f"{report.get('verdict') or '?'} ({report.get('score')})",
             str(len(report["processes"])),
             str(len(report["files"]["written"])),
             str(len(report["network"]["connections"])),
@@ -429,6 +493,21 @@ def cleanup() -> None:
     for name in list_sandbox_domains() + list_qemu_sandboxes():
         out.print(f"VM still running: {name}")
 
+
+def _register_commands() -> None:
+    import importlib
+
+    for module in ("export_commands", "service_commands", "client_commands"):
+        try:
+            commands = importlib.import_module(f"aasee.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"aasee.cli.{module}":
+                raise
+            continue
+        commands.register(main)
+
+
+_register_commands()
 
 if __name__ == "__main__":
     main()

@@ -39,8 +39,8 @@ def render_summary(
             console.print(Text("  " + line))
     console.print(
         Text(
-            f"results  {out_dir}/ (report.json, trace.log, network.pcap, "
-            "console.log, analysis.log)",
+            f"results  {out_dir}/ (report.json, report.html, trace.log, network.pcap, "
+            "dropped/, console.log, analysis.log)",
             style="dim",
         )
     )

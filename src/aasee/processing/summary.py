@@ -86,7 +86,21 @@ def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
     files = report.files
     network = report.network
     created = {(c.path, c.process) for c in files.created}
-    sections: list[tuple[str, list[str]]] = [("Processes", _process_lines(report))]
+    sections: list[tuple[str, list[str]]] = []
+    if report.verdict is not None:
+        tactics = [
+            f"{tactic.name}: {', '.join(tactic.techniques)}" for tactic in report.attack.tactics
+        ]
+        sections.append((f"Verdict: {report.verdict} (score {report.score}/10)", tactics))
+    signatures = [
+        f"[{match.severity}] {match.id}: {printable(match.name, 120)}"
+        f"{'  ' + ', '.join(match.techniques) if match.techniques else ''}"
+        f"{_times(match.count)}"
+        for match in report.signatures
+    ]
+    if signatures:
+        sections.append(("Signatures", _bounded(signatures)))
+    sections.append(("Processes", _process_lines(report)))
 
     written = [
         f"{printable(w.path)}{' (created)' if (w.path, w.process) in created else ''}"
@@ -139,6 +153,11 @@ def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
         f"  pid {t.pid if t.pid is not None else '?'}"
         for t in network.tls
     ]
+    dropped = [
+        f"{printable(d.path)}  {d.size} bytes  sha256 {d.sha256 or '-'}"
+        f"{' (truncated)' if d.truncated else ''}{'  ' + d.error if d.error else ''}"
+        for d in report.dropped
+    ]
     anti = [
         f"ptrace {p.request_name or p.request}  pid {p.pid}{_failed(p.ok, p.error)}"
         for p in report.syscalls.ptrace
@@ -149,6 +168,7 @@ def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
         ("Files renamed", renamed),
         ("Permissions changed", chmod),
         ("Links created", links),
+        ("Dropped files collected", dropped),
         ("Network", endpoints),
         ("Network traffic (host-side capture)", traffic),
         ("Debugger checks", anti),

@@ -24,6 +24,7 @@ from aasee.contexts.libvirt_connection import LibvirtUnavailable
 from aasee.contexts.libvirt_qemu import ContextError, GuestSpec, LibvirtQemuContext, QemuConfig
 from aasee.contexts.qemu_process import QemuProcessContext
 from aasee.contexts.snapshots import Snapshot, create_snapshot, find_snapshot
+from aasee.contexts.uplink import InternetUplink
 from aasee.core import (
     ConfigError,
     ContextFactory,
@@ -36,7 +37,8 @@ from aasee.guest.client import AgentClient, AgentError
 from aasee.hooks import DEFAULT_HOOKS
 from aasee.images.providers import ProviderConfig, provider_from_config
 from aasee.images.store import GuestImage, ImageError, aasee_home, cache_dir, snapshot_root
-from aasee.service.report_inputs import RunRecord, build_and_write_report
+from aasee.processing.pipeline import process_results
+from aasee.service.report_inputs import RunRecord, keep_sample_copy, write_run_record
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +86,16 @@ class AnalysisOptions:
     boot_timeout: float = 180.0
     hooks_config: str | None = None
     revert: str = "auto"  # auto: restore a ready snapshot if one fits, else cold boot
+    internet: InternetUplink | None = None
+    """The uplink for ``network="internet"``: only the server configuration provides one."""
 
 
 @dataclass
 class AnalysisResult:
     analysis_id: str
     out_dir: Path
-    report: dict[str, Any]
+    report: dict[str, Any] | None
+    """The report, or None when postprocessing was left for later (``postprocess=False``)."""
     wall_seconds: float
 
 
@@ -176,7 +181,14 @@ def run_analysis(
     options: AnalysisOptions | None = None,
     progress: Progress | None = None,
     analysis_id: str | None = None,
+    postprocess: bool = True,
 ) -> AnalysisResult:
+    """Analyse ``sample``; raw artefacts (and, with ``postprocess``, the reports) in ``out_dir``.
+
+    With ``postprocess=False`` only the acquisition runs: the VM slot is released as soon as the
+    raw artefacts and ``run.json`` are written, and ``process_results(out_dir)`` builds the
+    report later (a service's postprocess worker does).
+    """
     options = options or AnalysisOptions()
     say = progress or (lambda _phase, _fraction: None)
     analysis_id = analysis_id or str(uuid.uuid4())
@@ -184,6 +196,11 @@ def run_analysis(
     data = check_sample(sample)
     if options.timeout <= 0:
         raise SampleError("timeout must be a positive number of seconds")
+    if options.network == "internet" and options.internet is None:
+        raise SampleError(
+            "network mode 'internet' is disabled: only the server configuration can enable "
+            "it (internet_enabled, internet_uplink, internet_dns), never a sample's options"
+        )
     image = resolve_image(options)
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(out_dir / "analysis.log", mode="w")
@@ -197,8 +214,18 @@ def run_analysis(
     package_logger.addHandler(handler)
     package_logger.setLevel(logging.DEBUG)
     try:
+        keep_sample_copy(data, out_dir)
         with VM_SLOTS:
-            return _run(sample, data, out_dir, options, image, say, analysis_id, wall_start)
+            record = _run(sample, data, out_dir, options, image, say, analysis_id)
+        record.ended = datetime.now(UTC)
+        write_run_record(record)
+        report = None
+        if postprocess:
+            say("processing", None)
+            report = process_results(out_dir)
+        wall = time.monotonic() - wall_start
+        log.info("analysis %s finished in %.1f s", analysis_id, wall)
+        return AnalysisResult(analysis_id, out_dir, report, wall)
     finally:
         package_logger.removeHandler(handler)
         handler.close()
@@ -212,8 +239,7 @@ def _run(
     image: GuestImage,
     say: Progress,
     analysis_id: str,
-    wall_start: float,
-) -> AnalysisResult:
+) -> RunRecord:
     log.info("analysis %s of %s (%d bytes) on image %s", analysis_id, sample, len(data), image.name)
     say("choosing accelerator", None)
     accel: AccelChoice = choose_accel(image.kernel, options.accel, cache_dir())
@@ -244,14 +270,14 @@ def _run(
                 _attempt(
                     factory, "snapshot restore", hooks_config, analysis_id, options, record, say
                 )
-                return _finish(record, say, analysis_id, out_dir, wall_start)
+                return record
             except _BootFailed as exc:
                 log.warning("snapshot restore failed (%s): falling back to a cold boot", exc)
                 record.errors.append(f"snapshot restore failed, cold boot used instead: {exc}")
                 record.timings.clear()
                 record.boot = "cold boot (snapshot restore failed)"
         cold: ContextFactory
-        if qemu.network == "fake":
+        if qemu.network in ("fake", "internet"):
             # libvirt cannot start QEMU inside the run's network namespace: same process
             # context as restores, booting instead of restoring.
             cold = lambda ident: QemuProcessContext(ident, qemu)  # noqa: E731
@@ -268,7 +294,7 @@ def _run(
         )
     except _BootFailed as exc:
         raise AnalysisError(str(exc)) from exc
-    return _finish(record, say, analysis_id, out_dir, wall_start)
+    return record
 
 
 class _BootFailed(Exception):
@@ -372,17 +398,6 @@ def _attempt(
             agent.close()
 
 
-def _finish(
-    record: RunRecord, say: Progress, analysis_id: str, out_dir: Path, wall_start: float
-) -> AnalysisResult:
-    record.ended = datetime.now(UTC)
-    say("processing", None)
-    report = build_and_write_report(record)
-    wall = time.monotonic() - wall_start
-    log.info("analysis %s finished in %.1f s", analysis_id, wall)
-    return AnalysisResult(analysis_id, out_dir, report, wall)
-
-
 def qemu_config(image: GuestImage, options: AnalysisOptions, accel: AccelChoice) -> QemuConfig:
     """The VM shape an analysis with these options uses (and a snapshot must match)."""
     return QemuConfig(
@@ -393,6 +408,7 @@ def qemu_config(image: GuestImage, options: AnalysisOptions, accel: AccelChoice)
         vcpus=options.vcpus,
         network=options.network,
         time_warp=options.time_warp,
+        uplink=options.internet if options.network == "internet" else None,
     )
 
 

@@ -1,8 +1,8 @@
-"""What one run leaves behind for processing, and turning it into ``report.json``.
+"""What one run leaves behind for processing.
 
 ``RunRecord`` is filled while the VM runs (from hook events); once the VM is gone,
-``build_and_write_report`` reads the raw artefacts from the results directory and writes the
-validated report next to them.
+``write_run_record`` saves it as ``run.json`` beside the raw artefacts, from which processing
+builds the report (at once, or later on stored artefacts).
 """
 
 from __future__ import annotations
@@ -14,11 +14,8 @@ from typing import Any
 
 from aasee.contexts.accel import AccelChoice
 from aasee.images.store import GuestImage
-from aasee.processing.models import AnalysisMeta
-from aasee.processing.report import build_report, report_dict, sample_info, validate_report
-from aasee.processing.report import write_report as write_report_file
-
-OUTPUT_READ_LIMIT = 1 << 20
+from aasee.processing.models import iso_datetime
+from aasee.processing.run_meta import SAMPLE_COPY, RunMeta, write_run_meta
 
 
 @dataclass
@@ -49,47 +46,39 @@ class RunRecord:
     errors: list[str] = field(default_factory=list)
 
 
-def _read_head(path: Path) -> bytes:
-    if not path.is_file():
-        return b""
-    with path.open("rb") as handle:
-        return handle.read(OUTPUT_READ_LIMIT)
-
-
-def build_and_write_report(record: RunRecord) -> dict[str, Any]:
-    errors = list(record.errors)
-    if record.trace_truncated:
-        errors.append("the trace exceeded its size limit and was truncated")
-    trace = record.out_dir / "trace.log"
-    pcap = record.out_dir / "network.pcap"
-    fakenet = record.out_dir / "fakenet.jsonl"
-    meta = AnalysisMeta(
-        id=record.analysis_id,
-        started=record.started,  # type: ignore[arg-type]  # the validator converts datetimes
-        ended=record.ended,  # type: ignore[arg-type]
+def write_run_record(record: RunRecord) -> None:
+    """Persist what the run knew as ``run.json`` beside the raw artefacts (for processing)."""
+    meta = RunMeta(
+        analysis_id=record.analysis_id,
+        sample_name=record.sample_path.name,
+        started=iso_datetime(record.started),
+        ended=iso_datetime(record.ended),
         timeout=record.timeout,
-        hypervisor="qemu (libvirt)",
+        hypervisor="qemu",
         accel=record.accel.accel,
         guest_image=record.image.name,
         boot=record.boot,
+        network=record.network,
         timings=record.timings,
-    )
-    report = build_report(
-        sample=sample_info(record.sample_path),
-        analysis=meta,
-        trace_path=trace if trace.is_file() else None,
-        pcap_path=pcap if pcap.is_file() else None,
-        fakenet_log=fakenet if fakenet.is_file() else None,
         root_pid=record.root_pid,
+        argv=record.argv,
         initial_cwd=record.initial_cwd,
-        clock=record.clock_sync,
+        clock_sync=record.clock_sync,
         exits=record.exits,
-        stdout=_read_head(record.out_dir / "stdout.txt"),
-        stderr=_read_head(record.out_dir / "stderr.txt"),
-        lost_events=max(record.trace_lost, 0),
-        errors=errors,
+        trace_lost=record.trace_lost,
+        trace_truncated=record.trace_truncated,
+        end_reason=record.end_reason,
+        agent_version=record.agent_version,
+        guest_kernel=record.guest_kernel,
+        errors=record.errors,
     )
-    write_report_file(report, record.out_dir / "report.json")
-    data = report_dict(report)
-    validate_report(data)
-    return data
+    write_run_meta(meta, record.out_dir)
+
+
+def keep_sample_copy(data: bytes, out_dir: Path) -> None:
+    """The analysed bytes, read-only in the results directory: static analysis and reprocess."""
+    target = out_dir / SAMPLE_COPY
+    if target.exists():
+        target.chmod(0o600)
+    target.write_bytes(data)
+    target.chmod(0o400)

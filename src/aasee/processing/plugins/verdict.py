@@ -1,0 +1,116 @@
+"""The plugins that judge: static analysis of the sample and its dropped files, behaviour
+signatures with their ATT&CK techniques, and the score and verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..models import DroppedFile
+from ..run_meta import SAMPLE_COPY
+from .base import Plugin, ProcessingContext
+
+__all__ = ["DroppedPlugin", "ScorePlugin", "SignaturesPlugin", "StaticPlugin"]
+
+logger = logging.getLogger(__name__)
+
+DROPPED_MANIFEST = "dropped/manifest.json"
+MAX_DROPPED_ENTRIES = 1000
+
+
+def _rules(context: ProcessingContext) -> Any:
+    from ..static import load_rules
+
+    rules = load_rules(context.user_rules)
+    context.errors.extend(f"YARA rules: {error}" for error in rules.errors)
+    return rules
+
+
+class StaticPlugin(Plugin):
+    name = "static"
+    requires = (SAMPLE_COPY,)
+    generates = ("static",)
+
+    def missing(self, context: ProcessingContext, absent: list[str]) -> str | None:
+        return f"static analysis skipped: the sample copy {SAMPLE_COPY} is missing"
+
+    def run(self, context: ProcessingContext) -> None:
+        from ..static import analyse_file
+
+        context.static = analyse_file(
+            context.artefacts[SAMPLE_COPY], name=context.sample.name, rules=_rules(context)
+        )
+
+
+class DroppedPlugin(Plugin):
+    """The files collected from the guest (``dropped/manifest.json``), each analysed statically."""
+
+    name = "dropped"
+    requires = (DROPPED_MANIFEST,)
+    after = ("static",)
+    generates = ("dropped",)
+
+    def run(self, context: ProcessingContext) -> None:
+        from ..static import analyse_file
+
+        manifest = context.artefacts[DROPPED_MANIFEST]
+        folder = manifest.parent
+        entries = json.loads(manifest.read_text("utf-8"))
+        if not isinstance(entries, list):
+            raise ValueError(f"{DROPPED_MANIFEST} is not a list")
+        if len(entries) > MAX_DROPPED_ENTRIES:
+            context.errors.append(
+                f"{len(entries)} dropped files listed; only the first {MAX_DROPPED_ENTRIES} kept"
+            )
+        rules = _rules(context)
+        for index, entry in enumerate(entries[:MAX_DROPPED_ENTRIES]):
+            try:
+                dropped = DroppedFile.model_validate(entry)
+            except ValidationError as exc:
+                context.errors.append(f"dropped file entry {index} invalid: {exc.errors()[:1]}")
+                continue
+            stored = self._stored(folder, dropped.stored_as)
+            if stored is not None:
+                dropped.static = analyse_file(stored, name=Path(dropped.path).name, rules=rules)
+            elif dropped.stored_as is not None:
+                context.errors.append(f"dropped file {dropped.path!r}: stored copy missing")
+            context.dropped.append(dropped)
+
+    @staticmethod
+    def _stored(folder: Path, stored_as: str | None) -> Path | None:
+        # Only a bare content-addressed name inside dropped/ is ever opened.
+        if not stored_as or "/" in stored_as or stored_as in (".", ".."):
+            return None
+        path = folder / stored_as
+        return path if path.is_file() else None
+
+
+class SignaturesPlugin(Plugin):
+    name = "signatures"
+    after = ("behaviour", "capture", "fakenet", "static", "dropped", "output")
+    generates = ("signatures", "attack")
+
+    def run(self, context: ProcessingContext) -> None:
+        from ..attack import attack_summary
+        from ..signatures import run_signatures
+
+        matches, errors = run_signatures(context.report())
+        context.errors.extend(errors)
+        context.signatures = matches
+        context.attack = attack_summary(matches)
+
+
+class ScorePlugin(Plugin):
+    name = "score"
+    after = ("signatures",)
+    generates = ("score", "verdict", "score_details")
+
+    def run(self, context: ProcessingContext) -> None:
+        from ..scoring import score
+
+        context.score, context.verdict, context.score_details = score(context.signatures)
