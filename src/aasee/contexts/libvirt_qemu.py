@@ -25,7 +25,12 @@ import libvirt_qemu
 
 from aasee.contexts.accel import AccelChoice
 from aasee.contexts.libvirt_connection import DEFAULT_URI, connect
-from aasee.contexts.network import NETNS_PREFIX, remove_namespace
+from aasee.contexts.network import (
+    NETNS_PREFIX,
+    list_sandbox_namespaces,
+    remove_namespace,
+)
+from aasee.contexts.uplink import InternetUplink, list_host_tables, remove_host_side
 from aasee.core import ContextBase
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,7 @@ class QemuConfig:
     uri: str = DEFAULT_URI
     network: str = "isolated"  # "isolated": NIC with no route anywhere; "none": no NIC
     time_warp: bool = True  # TCG only: skip guest idle time (defeats sleep-based evasion)
+    uplink: InternetUplink | None = None  # "internet" only; from the server configuration
     extra_qemu_args: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -138,7 +144,7 @@ def build_domain_xml(identifier: str, config: QemuConfig, overlay: Path, run_dir
     args: list[str] = []
     if config.network == "isolated":
         args += nic_args(identifier, ISOLATED_NETDEV)
-    elif config.network == "fake":
+    elif config.network in ("fake", "internet"):
         raise ContextError(
             "the fake-internet network runs QEMU in its own network namespace, "
             "which libvirt cannot do: use the QEMU process context"
@@ -314,6 +320,12 @@ def sweep_stale_runs(runs_dir: Path) -> list[str]:
             shutil.rmtree(run, ignore_errors=True)
             removed.append(run.name)
             log.info("removed stale run directory %s (owner %d is gone)", run, pid)
+    # Internet uplinks whose run directory and namespace are both gone.
+    namespaces = set(list_sandbox_namespaces())
+    for identifier in list_host_tables():
+        if f"{NETNS_PREFIX}{identifier}" not in namespaces and not (runs_dir / identifier).exists():
+            remove_host_side(identifier)
+            log.info("removed the stale internet uplink of run %s", identifier)
     return removed
 
 

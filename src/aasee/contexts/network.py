@@ -22,6 +22,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from aasee.contexts.uplink import InternetUplink, RunUplink, UplinkError, remove_host_side
+
 log = logging.getLogger(__name__)
 
 NETNS_DIR = Path("/run/netns")
@@ -87,13 +89,21 @@ class SandboxNetwork:
     """Creates and removes one analysis's namespace, tap and rules."""
 
     def __init__(
-        self, identifier: str, owner_uid: int, owner_gid: int, ports: ServicePorts | None = None
+        self,
+        identifier: str,
+        owner_uid: int,
+        owner_gid: int,
+        ports: ServicePorts | None = None,
+        uplink: InternetUplink | None = None,
     ) -> None:
         self.name = f"{NETNS_PREFIX}{identifier}"
         self.uid = owner_uid
         self.gid = owner_gid
         self.ports = ports or ServicePorts()
         self.created = False
+        # With an uplink (server configuration only) the run reaches the internet instead
+        # of the fake services.
+        self.uplink = RunUplink(identifier, self.name, uplink) if uplink is not None else None
 
     @property
     def path(self) -> Path:
@@ -131,14 +141,19 @@ class SandboxNetwork:
             # fake services see it; IPv6 is off so nothing leaves by a path we do not filter.
             _run([*exec_ns, "sysctl", "-q", "-w", f"net.ipv4.conf.{TAP}.proxy_arp=1"])
             _run([*exec_ns, "sysctl", "-q", "-w", f"net.ipv6.conf.{TAP}.disable_ipv6=1"])
-            _run([*exec_ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0"])
-            _run([*exec_ns, "nft", "-f", "-"], input_text=ruleset(self.ports))
-        except NetworkError:
+            if self.uplink is None:
+                _run([*exec_ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0"])
+                _run([*exec_ns, "nft", "-f", "-"], input_text=ruleset(self.ports))
+            else:
+                self.uplink.create(TAP, DNS_ADDRESS)
+        except (NetworkError, UplinkError) as exc:
             self.remove()
-            raise
+            raise NetworkError(str(exc)) from exc
         log.info("network namespace %s ready (tap %s)", self.name, TAP)
 
     def remove(self) -> None:
+        if self.uplink is not None:
+            self.uplink.remove()
         if not self.created and not self.path.exists():
             return
         result = subprocess.run(
@@ -186,4 +201,6 @@ def list_sandbox_namespaces() -> list[str]:
 
 
 def remove_namespace(name: str) -> None:
+    """Remove a run's namespace and, if it had an internet uplink, the host side of it."""
+    remove_host_side(name.removeprefix(NETNS_PREFIX))
     subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)

@@ -116,7 +116,7 @@ def build_qemu_argv(
     ]
     if kvm:
         argv += ["-cpu", "host"]
-    if config.network == "fake":
+    if config.network in ("fake", "internet"):
         # The tap lives in the run's network namespace; it is opened without IFF_VNET_HDR
         # or the host-side capture holds virtio headers instead of Ethernet frames.
         argv += nic_args(identifier, f"tap,id=aenet0,fd={tap_slot()}")
@@ -180,12 +180,17 @@ class QemuProcessContext(ContextBase):
         return self.network.path if self.network is not None else None
 
     def _prepare(self) -> None:
-        if self.config.network not in ("fake", "isolated", "none"):
+        if self.config.network not in ("fake", "isolated", "none", "internet"):
             raise ContextError(f"unknown network mode {self.config.network!r}")
+        if self.config.network == "internet" and self.config.uplink is None:
+            raise ContextError(
+                "network mode 'internet' needs an uplink from the server configuration"
+            )
         prepare_run_dir(self.config.runs_dir, self.run_dir, self._disk_base, self.overlay)
-        if self.config.network == "fake":
+        if self.config.network in ("fake", "internet"):
             uid, gid = qemu_user()
-            self.network = SandboxNetwork(self.identifier, uid, gid)
+            uplink = self.config.uplink if self.config.network == "internet" else None
+            self.network = SandboxNetwork(self.identifier, uid, gid, uplink=uplink)
             try:
                 self.network.create()
             except NetworkError as exc:

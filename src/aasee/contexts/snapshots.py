@@ -47,7 +47,8 @@ def shape_of(config: QemuConfig) -> dict[str, object]:
         "machine": "pc",
         "accel": config.accel.accel,
         "time_warp": config.time_warp and config.accel.accel == "tcg",
-        "network": config.network,
+        # The guest side of an internet run is the fake network's: same NIC, addresses, tap.
+        "network": "fake" if config.network == "internet" else config.network,
         "agent_port": AGENT_PORT,
     }
 
