@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 TraceSink = Callable[[bytes], None]
 OutputSink = Callable[[int, bytes], None]
 EventSink = Callable[["GuestEvent"], None]
+FileKind = Literal[
+    "file", "directory", "symlink", "fifo", "socket", "char", "block", "other", "missing"
+]
+MAX_GUEST_PATH = 4096
+MAX_PROTOCOL_ERRORS = 200
 
 
 class AgentError(Exception):
@@ -72,6 +78,61 @@ class TraceStopReply(_Strict):
     errors: list[str] = Field(default_factory=list, max_length=200)
 
 
+class GetReply(_Strict):
+    path: str = Field(max_length=MAX_GUEST_PATH)
+    exists: bool
+    kind: FileKind
+    size: int = Field(ge=0, le=1 << 62)
+    mode: int = Field(ge=0, le=0o7777)
+    sent: int = Field(ge=0, le=protocol.MAX_GET_BYTES)
+    truncated: bool
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class GuestFile:
+    """What the guest said about one path, and up to the requested cap of its bytes.
+
+    ``size`` and ``mode`` are the guest's lstat/fstat facts (claims, not verified); ``data``
+    holds only bytes that arrived within the cap and match the guest's own SHA-256 of them;
+    ``truncated`` means the file had more bytes than the cap.
+    """
+
+    path: str
+    exists: bool
+    kind: FileKind
+    size: int
+    mode: int
+    data: bytes
+    truncated: bool
+
+
+class _Transfer:
+    """The FILE frames of one ``get`` in progress; ``failure`` once the guest broke a rule."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.data = bytearray()
+        self.closed = False
+        self.failure: str | None = None
+
+
+def _inconsistency(path: str, cap: int, reply: GetReply, data: bytes) -> str | None:
+    if reply.path != path:
+        return "it answers for another path"
+    if reply.sent != len(data):
+        return f"it announced {reply.sent} bytes but sent {len(data)}"
+    if hashlib.sha256(data).hexdigest() != reply.sha256:
+        return "the SHA-256 it announced is not that of the bytes it sent"
+    if reply.exists == (reply.kind == "missing"):
+        return f"a file that {'exists' if reply.exists else 'does not exist'} of kind {reply.kind}"
+    if reply.kind != "file" and (data or reply.truncated):
+        return f"it sent content of a {reply.kind}, which is never read"
+    if reply.truncated and len(data) != cap:
+        return f"it claims truncation after {len(data)} bytes, below the {cap}-byte cap"
+    return None
+
+
 class AgentClient:
     """One connection to the agent through the QEMU chardev unix socket of the port."""
 
@@ -88,11 +149,14 @@ class AgentClient:
         self.trace_truncated = False
         self.output_bytes = 0
         self.protocol_errors: list[str] = []
+        self.broken: protocol.ProtocolError | None = None
         self._sock: socket.socket | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self._transfers: dict[int, _Transfer] = {}
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
+        self._get_lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
         self.trace_sinks: list[TraceSink] = []
@@ -115,6 +179,7 @@ class AgentClient:
                     ) from exc
                 time.sleep(0.05)
         self._sock = sock
+        self.broken = None
         self._closed.clear()
         self._reader = threading.Thread(target=self._read_loop, name="agent-reader", daemon=True)
         self._reader.start()
@@ -159,7 +224,18 @@ class AgentClient:
         raise AgentError(f"the agent did not answer within {timeout:.0f} s ({last})")
 
     # --- requests -------------------------------------------------------------------------
+    def _unusable(self) -> AgentError:
+        if isinstance(self.broken, protocol.VersionMismatch):
+            return AgentError(
+                f"the agent speaks protocol {self.broken.version}, this host "
+                f"{protocol.VERSION}: the guest image comes from another AASEE build; "
+                "rebuild it with `aasee image build`"
+            )
+        return AgentError(f"agent channel dropped after an invalid frame: {self.broken}")
+
     def _send(self, frame: bytes) -> None:
+        if self.broken is not None:
+            raise self._unusable()
         if self._sock is None:
             raise AgentError("agent channel is not connected")
         with self._send_lock:
@@ -171,7 +247,11 @@ class AgentClient:
     def request(
         self, message: dict[str, Any], timeout: float = 30.0, data: bytes | None = None
     ) -> dict[str, Any]:
-        rid = next(self._ids)
+        return self._call(next(self._ids), message, timeout, data)
+
+    def _call(
+        self, rid: int, message: dict[str, Any], timeout: float, data: bytes | None = None
+    ) -> dict[str, Any]:
         done = threading.Event()
         box: list[dict[str, Any]] = []
         with self._lock:
@@ -191,6 +271,8 @@ class AgentClient:
             with self._lock:
                 self._pending.pop(rid, None)
         if not box:
+            if self.broken is not None:
+                raise self._unusable()
             raise AgentError(f"agent channel closed during {message.get('op')!r}")
         reply = Reply.model_validate(box[0])
         if not reply.ok:
@@ -233,6 +315,59 @@ class AgentClient:
         previous = reply.get("previous")
         return float(previous) if isinstance(previous, int | float) else 0.0
 
+    def get_file(self, path: str, cap: int, timeout: float) -> GuestFile:
+        """Facts about a guest path and at most ``cap`` bytes of it, if it is a regular file.
+
+        The agent never follows a symlink at the end of ``path`` and never reads anything but
+        a regular file. Raises ``AgentError`` when the agent refuses or its answer breaks the
+        protocol (more than ``cap`` bytes, bytes for another request or after the reply, counts
+        or hashes that do not match), ``TimeoutError`` when it does not finish in ``timeout``.
+        """
+        if not path.startswith("/") or "\0" in path:
+            raise ValueError(f"guest path {path!r} must be absolute and free of NUL bytes")
+        if len(path.encode("utf-8", "surrogatepass")) > MAX_GUEST_PATH:
+            raise ValueError(f"guest path is longer than {MAX_GUEST_PATH} bytes")
+        if not 0 <= cap <= protocol.MAX_GET_BYTES:
+            raise ValueError(f"cap must be between 0 and {protocol.MAX_GET_BYTES} bytes")
+        # One transfer at a time: the agent serves requests in order anyway, and it bounds
+        # what a hostile guest can make the host buffer to one cap.
+        with self._get_lock:
+            rid = next(self._ids)
+            transfer = _Transfer(cap)
+            with self._lock:
+                self._transfers[rid] = transfer
+            try:
+                message: dict[str, Any] | None = None
+                error: AgentError | None = None
+                try:
+                    message = self._call(rid, {"op": "get", "path": path, "cap": cap}, timeout)
+                except AgentError as exc:
+                    error = exc
+            finally:
+                with self._lock:
+                    self._transfers.pop(rid, None)
+        if transfer.failure is not None:
+            raise AgentError(f"get {path!r}: {transfer.failure}")
+        if error is not None or message is None:
+            raise error or AgentError(f"get {path!r}: no reply")
+        try:
+            reply = GetReply.model_validate(message)
+        except ValidationError as exc:
+            raise AgentError(f"get {path!r}: invalid reply: {exc.errors()[:1]}") from exc
+        data = bytes(transfer.data)
+        problem = _inconsistency(path, cap, reply, data)
+        if problem is not None:
+            raise AgentError(f"get {path!r}: the guest's answer is inconsistent: {problem}")
+        return GuestFile(
+            path=path,
+            exists=reply.exists,
+            kind=reply.kind,
+            size=reply.size,
+            mode=reply.mode,
+            data=data,
+            truncated=reply.truncated,
+        )
+
     # --- stream ---------------------------------------------------------------------------
     def _read_loop(self) -> None:
         reader = protocol.FrameReader()
@@ -249,6 +384,7 @@ class AgentClient:
                 for kind, payload in reader.feed(data):
                     self._dispatch(kind, payload)
             except protocol.ProtocolError as exc:
+                self.broken = exc
                 self.protocol_errors.append(str(exc))
                 log.error("agent sent an invalid frame, dropping the channel: %s", exc)
                 break
@@ -270,6 +406,8 @@ class AgentClient:
             self.output_bytes += len(payload)
             for output_sink in self.output_sinks:
                 output_sink(payload[0], payload[1:])
+        elif kind == protocol.KIND_FILE:
+            self._file_data(*protocol.decode_file(payload))
         elif kind == protocol.KIND_JSON:
             message = protocol.decode_json(payload)
             if "re" in message:
@@ -285,12 +423,38 @@ class AgentClient:
         else:
             self.protocol_errors.append(f"unexpected frame kind {kind} from guest")
 
+    def _protocol_error(self, text: str) -> None:
+        if len(self.protocol_errors) < MAX_PROTOCOL_ERRORS:
+            self.protocol_errors.append(text)
+
+    def _file_data(self, rid: int, data: bytes) -> None:
+        with self._lock:
+            transfer = self._transfers.get(rid)
+            if transfer is None or transfer.closed:
+                self._protocol_error(f"file data for request {rid}, which is no get in progress")
+                return
+            if transfer.failure is not None:
+                return
+            if len(transfer.data) + len(data) > transfer.cap:
+                transfer.failure = f"the guest sent more than the {transfer.cap}-byte cap"
+                transfer.data = bytearray()
+                # Fail the request now rather than wait for a reply that changes nothing.
+                waiter = self._pending.get(rid)
+                if waiter is not None:
+                    waiter[0].set()
+                return
+            transfer.data += data
+
     def _resolve(self, message: dict[str, Any]) -> None:
         rid = message.get("re")
         if not isinstance(rid, int):
             self.protocol_errors.append("reply without an integer id")
             return
         with self._lock:
+            transfer = self._transfers.get(rid)
+            if transfer is not None:
+                # The reply ends the transfer: bytes after it are not part of the file.
+                transfer.closed = True
             waiter = self._pending.get(rid)
         if waiter is None:
             return  # a late answer to a ping we stopped waiting for

@@ -10,6 +10,11 @@ Frame kinds:
   DATA   raw bytes of a file being uploaded, following a ``put`` request
   TRACE  raw kernel trace text streamed from the guest as it is produced
   OUTPUT one stream byte (1 stdout, 2 stderr) then bytes the sample printed
+  FILE   a 4-byte big-endian request id, then bytes of a guest file the host asked for with
+         a ``get`` request; they precede the request's reply, which states how many were sent
+
+Version 2 added FILE frames and the ``get`` request. The version is in every frame header, so
+a host and an agent of different builds refuse each other's first frame.
 """
 
 from __future__ import annotations
@@ -20,16 +25,19 @@ from collections.abc import Iterator
 from typing import Any
 
 MAGIC = b"AE"
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct(">2sBBI")
 MAX_PAYLOAD = 1 << 20
 DATA_CHUNK = 256 * 1024
+MAX_GET_BYTES = 1 << 30
+FILE_ID = struct.Struct(">I")
 
 KIND_JSON = 1
 KIND_DATA = 2
 KIND_TRACE = 3
 KIND_OUTPUT = 4
-KINDS = frozenset({KIND_JSON, KIND_DATA, KIND_TRACE, KIND_OUTPUT})
+KIND_FILE = 5
+KINDS = frozenset({KIND_JSON, KIND_DATA, KIND_TRACE, KIND_OUTPUT, KIND_FILE})
 
 STREAM_STDOUT = 1
 STREAM_STDERR = 2
@@ -39,6 +47,14 @@ PORT_NAME = "org.aasee.agent"
 
 class ProtocolError(Exception):
     """The peer sent something that is not a valid frame; the channel cannot be trusted."""
+
+
+class VersionMismatch(ProtocolError):
+    """The peer speaks another protocol version: it comes from another build."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"unsupported protocol version {version} (want {VERSION})")
+        self.version = version
 
 
 def encode(kind: int, payload: bytes) -> bytes:
@@ -51,6 +67,18 @@ def encode(kind: int, payload: bytes) -> bytes:
 
 def encode_json(message: dict[str, Any]) -> bytes:
     return encode(KIND_JSON, json.dumps(message, separators=(",", ":")).encode())
+
+
+def encode_file(request_id: int, data: bytes) -> bytes:
+    return encode(KIND_FILE, FILE_ID.pack(request_id) + data)
+
+
+def decode_file(payload: bytes) -> tuple[int, bytes]:
+    """(request id, content bytes) of a FILE frame."""
+    if len(payload) < FILE_ID.size:
+        raise ProtocolError(f"FILE frame of {len(payload)} bytes has no request id")
+    (request_id,) = FILE_ID.unpack_from(payload)
+    return request_id, payload[FILE_ID.size :]
 
 
 class FrameReader:
@@ -71,7 +99,7 @@ class FrameReader:
             if magic != MAGIC:
                 raise ProtocolError(f"bad frame magic {bytes(magic)!r}")
             if version != VERSION:
-                raise ProtocolError(f"unsupported protocol version {version} (want {VERSION})")
+                raise VersionMismatch(version)
             if kind not in KINDS:
                 raise ProtocolError(f"unknown frame kind {kind}")
             if length > self._max_payload:

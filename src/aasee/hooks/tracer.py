@@ -26,7 +26,9 @@ class TracerHook(Hook):
 
     def _arm(self, event: Event) -> None:
         self.agent = event.agent
-        self.file = (results_dir(self) / "trace.log").open("wb")
+        # Unbuffered: what arrived is on disk at once, for readers while the run goes on
+        # (dropped-file collection) and if the host process dies.
+        self.file = (results_dir(self) / "trace.log").open("wb", buffering=0)
         event.agent.trace_sinks.append(self._write)
         errors = event.agent.trace_start(raw_syscalls=self.raw_syscalls, buffer_kb=self.buffer_kb)
         for error in errors:

@@ -38,6 +38,7 @@ from aasee.hooks import DEFAULT_HOOKS
 from aasee.images.providers import ProviderConfig, provider_from_config
 from aasee.images.store import GuestImage, ImageError, aasee_home, cache_dir, snapshot_root
 from aasee.processing.pipeline import process_results
+from aasee.service.dropped import collect_dropped, dropped_limits
 from aasee.service.report_inputs import RunRecord, keep_sample_copy, write_run_record
 
 log = logging.getLogger(__name__)
@@ -378,6 +379,21 @@ def _attempt(
             record.end_reason = watcher.end_reason
             timings["run"] = round(time.monotonic() - run_start, 3)
             _record_guest_time(agent, record)
+            say("collecting dropped files", None)
+            collect_start = time.monotonic()
+            try:
+                collect_dropped(
+                    agent,
+                    record.out_dir,
+                    record.root_pid,
+                    record.initial_cwd,
+                    errors=record.errors,
+                    **dropped_limits(hooks_config["configuration"]),
+                )
+            except Exception as exc:  # a failed collection must not cost the analysis
+                log.exception("dropped file collection failed")
+                record.errors.append(f"dropped files not collected: {exc}")
+            timings["dropped"] = round(time.monotonic() - collect_start, 3)
             log.info("run ended (%s); powering the VM off", record.end_reason)
             say("stopping guest", None)
             context.poweroff()

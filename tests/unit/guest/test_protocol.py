@@ -20,13 +20,17 @@ def test_roundtrip_in_arbitrary_pieces() -> None:
     assert got[1][1] == b"line\n" * 1000
 
 
+V = bytes([protocol.VERSION])
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        (b"XX\x01\x01\x00\x00\x00\x00", "magic"),
+        (b"XX" + V + b"\x01\x00\x00\x00\x00", "magic"),
         (b"AE\x09\x01\x00\x00\x00\x00", "version"),
-        (b"AE\x01\x63\x00\x00\x00\x00", "kind"),
-        (b"AE\x01\x01\x7f\xff\xff\xff", "exceeds"),
+        (b"AE" + bytes([protocol.VERSION - 1]) + b"\x01\x00\x00\x00\x00", "version"),
+        (b"AE" + V + b"\x63\x00\x00\x00\x00", "kind"),
+        (b"AE" + V + b"\x01\x7f\xff\xff\xff", "exceeds"),
     ],
 )
 def test_bad_headers_are_rejected_before_reading_payload(raw: bytes, message: str) -> None:
@@ -43,3 +47,12 @@ def test_oversized_payload_refused_when_encoding() -> None:
 def test_json_frames_must_be_objects(payload: bytes) -> None:
     with pytest.raises(protocol.ProtocolError):
         protocol.decode_json(payload)
+
+
+def test_file_frames_carry_their_request_id() -> None:
+    frame = protocol.encode_file(70000, b"\x7fELF")
+    ((kind, payload),) = protocol.FrameReader().feed(frame)
+    assert kind == protocol.KIND_FILE
+    assert protocol.decode_file(payload) == (70000, b"\x7fELF")
+    with pytest.raises(protocol.ProtocolError, match="request id"):
+        protocol.decode_file(b"\x00\x01")

@@ -14,6 +14,7 @@ import json
 import os
 import pwd
 import signal
+import stat
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ftrace  # noqa: E402
 import protocol  # noqa: E402
 
-AGENT_VERSION = "0.1.0"
+AGENT_VERSION = "0.2.0"
 PTRACE_DETACH = 17
 
 
@@ -41,6 +42,25 @@ def _ptrace(request: int, pid: int, addr: int, data: int) -> int:
 
 PORT = "/dev/virtio-ports/" + protocol.PORT_NAME
 OUTPUT_LIMIT = 4 << 20
+# O_NOFOLLOW: a symlink as the last component is reported, never read through. O_NONBLOCK:
+# a FIFO or device swapped in after the lstat cannot block the open; fstat then refuses it.
+GET_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+FILE_KINDS = (
+    (stat.S_ISREG, "file"),
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISLNK, "symlink"),
+    (stat.S_ISFIFO, "fifo"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "char"),
+    (stat.S_ISBLK, "block"),
+)
+
+
+def file_kind(mode: int) -> str:
+    for test, kind in FILE_KINDS:
+        if test(mode):
+            return kind
+    return "other"
 
 
 class Channel:
@@ -277,6 +297,59 @@ class Agent:
         errors = list(self.tracer.errors)
         self.tracer = None
         return {"lost": stats["lost"], "errors": errors}
+
+    def op_get(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Facts about ``path`` (lstat) and, for a regular file, up to ``cap`` bytes of it.
+
+        The bytes go out as FILE frames tagged with the request id before the reply, which
+        says how many were sent and their SHA-256.
+        """
+        path = str(message["path"])
+        cap = max(0, min(int(message["cap"]), protocol.MAX_GET_BYTES))
+        rid = int(message["id"])
+        if not path.startswith("/") or "\0" in path:
+            raise ValueError("path must be absolute and free of NUL bytes")
+        digest = hashlib.sha256()
+        facts: dict[str, Any] = {"path": path, "sent": 0, "truncated": False}
+        try:
+            before = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return {
+                **facts,
+                "exists": False,
+                "kind": "missing",
+                "size": 0,
+                "mode": 0,
+                "sha256": digest.hexdigest(),
+            }
+        facts.update(
+            exists=True,
+            kind=file_kind(before.st_mode),
+            size=before.st_size,
+            mode=stat.S_IMODE(before.st_mode),
+        )
+        if facts["kind"] != "file":
+            return {**facts, "sha256": digest.hexdigest()}
+        fd = os.open(path, GET_FLAGS)
+        try:
+            now = os.fstat(fd)
+            same = (now.st_dev, now.st_ino) == (before.st_dev, before.st_ino)
+            if not (same and stat.S_ISREG(now.st_mode)):
+                raise OSError(f"{path} was replaced while being opened")
+            facts.update(size=now.st_size, mode=stat.S_IMODE(now.st_mode))
+            sent = 0
+            while sent < cap:
+                chunk = os.read(fd, min(protocol.DATA_CHUNK, cap - sent))
+                if not chunk:
+                    break
+                digest.update(chunk)
+                self.channel.send(protocol.encode_file(rid, chunk))
+                sent += len(chunk)
+            # More bytes beyond the cap: the file grew or was larger than asked for.
+            truncated = sent >= cap and bool(os.read(fd, 1))
+        finally:
+            os.close(fd)
+        return {**facts, "sent": sent, "truncated": truncated, "sha256": digest.hexdigest()}
 
     def op_sync(self, message: dict[str, Any]) -> dict[str, Any]:
         os.sync()
