@@ -1,0 +1,77 @@
+"""Rendering a report as one self-contained, offline HTML page, and writing it atomically.
+
+The page has no script at all and a Content-Security-Policy that forbids every script,
+fetch, font and frame; even if an escaping bug let sample text become markup, it could not
+run or phone home. Every value reaches the template as plain text and Jinja's autoescape
+(on for everything) turns it into HTML text.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from ... import __version__
+from ..models import SCHEMA_VERSION, Report
+from .page import build_page
+
+__all__ = ["CONTENT_SECURITY_POLICY", "render_html", "write_html"]
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("aasee.processing.html", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@lru_cache(maxsize=1)
+def _stylesheet() -> Markup:
+    # The package's own stylesheet, not report data: it is the one thing inserted unescaped.
+    text = resources.files(__package__).joinpath("templates", "style.css").read_text("utf-8")
+    if "</" in text:
+        raise ValueError("style.css must not contain '</'")
+    return Markup(text)
+
+
+def render_html(report: Report) -> str:
+    """The report as a complete HTML document."""
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        page=build_page(report),
+        css=_stylesheet(),
+        csp=CONTENT_SECURITY_POLICY,
+        version=__version__,
+        schema_version=SCHEMA_VERSION,
+    )
+
+
+def write_html(report: Report, path: Path) -> None:
+    """Write the rendered report to ``path``, replacing it atomically."""
+    text = render_html(report)
+    target = Path(path)
+    fd, temporary = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, target)
+    except BaseException:
+        # Readers must never see a half-written page; only the temporary file is removed.
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
