@@ -1,0 +1,535 @@
+"""``TaskService``: everything the web app and API do with the service, in one thin class.
+
+It validates what users send (options, uploads, names, paging), stores samples, creates task
+rows and queues them, and reads tasks, reports and artefacts back. The work itself happens in
+the workers (``worker.py``, ``postprocess.py``); state changes go through ``lifecycle``.
+
+A submission asking for a guest image that neither this host (``{home}/images``) nor any live
+sandbox worker has fails at once with a reason. So tests that need tasks to stay ``pending``
+keep ``home`` where images are built (``/var/lib/aasee``) and point ``database_url``,
+``queue_url`` and ``storage_url`` at temporary folders instead.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import logging
+import re
+import tempfile
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import PurePosixPath
+from statistics import mean, median
+from typing import Any, Generic, Literal, TypeVar
+
+import pyzipper  # type: ignore[import-untyped]
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from aasee.service import lifecycle, tokens
+from aasee.service.db import Database, DatabaseError, ensure_schema
+from aasee.service.lifecycle import STATUSES, TaskStatus
+from aasee.service.models import Task, WorkerHeartbeat, utcnow
+from aasee.service.queue import QueueError, Queues
+from aasee.service.settings import Settings
+from aasee.service.storage import ObjectMissing, Storage, StorageError, task_prefix
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_PAGE = 200
+MAX_FILENAME_BYTES = 255
+MAX_ARGUMENTS = 32
+MAX_ARGUMENT_LENGTH = 1024
+MAX_REPORT_BYTES = 512 << 20
+VERDICTS = ("benign", "suspicious", "malicious")
+# Download name -> stored raw artefact.
+ARTEFACTS: dict[str, str] = {
+    "pcap": "network.pcap",
+    "trace": "trace.log",
+    "console": "console.log",
+    "fakenet": "fakenet.jsonl",
+    "stdout": "stdout.txt",
+    "stderr": "stderr.txt",
+    "log": "analysis.log",
+    "run": "run.json",
+    "memory": "memory.dump",
+    "dropped": "dropped.tar",
+    "screenshots": "screenshots.tar",
+    "sample": "sample.bin",
+}
+ZIPPED = {"dropped", "screenshots", "sample"}
+IMAGE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+USER_NAME = r"^[a-z_][a-z0-9_-]{0,31}$"
+
+
+class SubmitOptions(BaseModel):
+    """What a submission may ask for; bad values raise ValueError (pydantic's) with why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout: float | None = Field(None, gt=0)
+    network: Literal["fake", "isolated", "none", "internet"] = "fake"
+    arguments: list[str] = Field(default_factory=list, max_length=MAX_ARGUMENTS)
+    image: str = Field("debian-bookworm-amd64", pattern=IMAGE_NAME)
+    priority: int = Field(0, ge=-10, le=10)
+    user: str = Field("root", pattern=USER_NAME)
+
+    @field_validator("arguments")
+    @classmethod
+    def _check_arguments(cls, arguments: list[str]) -> list[str]:
+        for argument in arguments:
+            if len(argument) > MAX_ARGUMENT_LENGTH:
+                raise ValueError(f"an argument is longer than {MAX_ARGUMENT_LENGTH} characters")
+            if "\0" in argument:
+                raise ValueError("an argument contains a NUL character")
+        return arguments
+
+
+class TaskView(BaseModel):
+    id: str
+    sha256: str
+    sha1: str = ""
+    md5: str = ""
+    filename: str
+    size: int
+    status: TaskStatus
+    substatus: str | None
+    reason: str | None
+    options: SubmitOptions
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+    attempts: int
+    worker: str | None
+    verdict: str | None
+    score: float | None
+    progress: float | None
+    reused: bool = False
+    artefacts: list[str] = Field(default_factory=list)  # keys of ARTEFACTS stored for the task
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+def sanitize_filename(name: str) -> str:
+    """A display name from a submitted file name: its last component, printable, bounded."""
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = unicodedata.normalize("NFC", base)
+    base = "".join(c for c in base if c.isprintable() and c not in "\t\r\n").strip()
+    while base.startswith("."):
+        base = base[1:]
+    encoded = base.encode()[:MAX_FILENAME_BYTES]
+    base = encoded.decode(errors="ignore").strip()
+    return base or "sample"
+
+
+def _options_key(options: SubmitOptions) -> str:
+    canonical = json.dumps(options.model_dump(exclude={"priority"}), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _view(task: Task, reused: bool = False) -> TaskView:
+    stored = set(task.artefacts or []) | {"sample.bin"}
+    return TaskView(
+        id=task.id,
+        sha256=task.sha256,
+        sha1=task.sha1,
+        md5=task.md5,
+        filename=task.filename,
+        size=task.size,
+        status=task.status,  # type: ignore[arg-type]
+        substatus=task.substatus,
+        reason=task.reason,
+        options=SubmitOptions.model_validate(task.options),
+        created=task.created,
+        started=task.started,
+        finished=task.finished,
+        attempts=task.attempts,
+        worker=task.worker,
+        verdict=task.verdict,
+        score=task.score,
+        progress=task.progress,
+        reused=reused,
+        artefacts=[key for key, name in ARTEFACTS.items() if name in stored],
+    )
+
+
+def _zip(members: Iterator[tuple[str, bytes]], password: str) -> Iterator[bytes]:
+    """An AES-encrypted zip of the members, built in a spool file, streamed in chunks."""
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - closed by stream
+    with pyzipper.AESZipFile(
+        spool, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+    ) as archive:
+        archive.setpassword(password.encode())
+        for name, data in members:
+            archive.writestr(name, data)
+    spool.seek(0)
+
+    def stream() -> Iterator[bytes]:
+        with spool:
+            while chunk := spool.read(1 << 20):
+                yield chunk
+
+    return stream()
+
+
+def _safe_member(name: str) -> str:
+    parts = [p for p in PurePosixPath(name).parts if p not in ("", ".", "..", "/")]
+    return "/".join(sanitize_filename(p) for p in parts) or "file"
+
+
+class TaskService:
+    """The service as the web app and API see it."""
+
+    def __init__(self, settings: Settings, *, prepare_schema: bool = True) -> None:
+        """``prepare_schema``: upgrade an embedded SQLite database (server databases are only
+        checked); raises ``DatabaseError`` if the schema is not usable."""
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        if prepare_schema:
+            ensure_schema(self.db)
+        self.storage = Storage.from_url(settings.storage_url)
+        self.queues = Queues(settings.queue_url)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    # --- submission -----------------------------------------------------------------------
+
+    def submit(
+        self, data: bytes, filename: str, options: SubmitOptions, *, force: bool = False
+    ) -> TaskView:
+        settings = self.settings
+        if not data:
+            raise ValueError("the uploaded file is empty: there is nothing to analyse")
+        if len(data) > settings.max_upload_bytes:
+            raise ValueError(
+                f"the uploaded file ({len(data)} bytes) exceeds the limit of "
+                f"{settings.max_upload_bytes} bytes"
+            )
+        options = SubmitOptions.model_validate(options.model_dump())
+        if options.timeout is None:
+            options = options.model_copy(update={"timeout": settings.default_timeout})
+        assert options.timeout is not None
+        if options.timeout > settings.max_timeout:
+            raise ValueError(
+                f"timeout {options.timeout:g} s exceeds this service's maximum of "
+                f"{settings.max_timeout:g} s"
+            )
+        if options.network == "internet" and not settings.internet_enabled:
+            raise ValueError(
+                "network mode 'internet' is disabled on this service: an administrator can "
+                "enable it with internet_enabled in the settings file"
+            )
+        name = sanitize_filename(filename)
+        sha256 = hashlib.sha256(data).hexdigest()
+        key = _options_key(options)
+        if not force:
+            with self.db.read() as session:
+                existing = session.scalar(
+                    select(Task)
+                    .where(Task.sha256 == sha256, Task.options_key == key, Task.status != "failed")
+                    .order_by(Task.created.desc())
+                    .limit(1)
+                )
+                if existing is not None:
+                    return _view(existing, reused=True)
+        task_id = str(uuid.uuid4())
+        self.storage.put_bytes(f"{task_prefix(task_id)}/sample.bin", data)
+        missing = lifecycle.no_image_reason(
+            options.image, lifecycle.available_images(self.db, settings)
+        )
+        now = utcnow()
+        task = Task(
+            id=task_id,
+            sha256=sha256,
+            sha1=hashlib.sha1(data).hexdigest(),  # noqa: S324 - an identifier, not security
+            md5=hashlib.md5(data).hexdigest(),  # noqa: S324
+            filename=name,
+            size=len(data),
+            options=options.model_dump(),
+            options_key=key,
+            priority=options.priority,
+            status="failed" if missing else "pending",
+            substatus=None if missing else "queued",
+            reason=missing,
+            attempts=0,
+            postprocess_attempts=0,
+            created=now,
+            finished=now if missing else None,
+            enqueued=None if missing else now,
+        )
+        try:
+            with self.db.write() as session:
+                session.add(task)
+        except BaseException:
+            # No row, no object: an upload that failed leaves nothing behind.
+            self.storage.delete_prefix(task_prefix(task_id))
+            raise
+        if not missing:
+            try:
+                self.queues.analysis.enqueue(task_id, options.priority)
+            except QueueError as exc:
+                # The task is safe in the database; the reaper sends it once the queue is back.
+                log.warning("task %s stored but not queued yet: %s", task_id, exc)
+        return _view(task)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskView | None:
+        with self.db.read() as session:
+            task = session.get(Task, task_id)
+            return None if task is None else _view(task)
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        verdict: str | None = None,
+        sha256: str | None = None,
+        name: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Page[TaskView]:
+        if offset < 0:
+            raise ValueError("offset must be 0 or more")
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        limit = min(limit, MAX_PAGE)
+        query = select(Task)
+        if status is not None:
+            if status not in STATUSES:
+                raise ValueError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+            query = query.where(Task.status == status)
+        if verdict is not None:
+            if verdict not in VERDICTS:
+                raise ValueError(f"unknown verdict {verdict!r}; one of {', '.join(VERDICTS)}")
+            query = query.where(Task.verdict == verdict)
+        if sha256 is not None:
+            query = query.where(Task.sha256 == _hex(sha256, 64))
+        if name:
+            escaped = name[:255].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(Task.filename.ilike(f"%{escaped}%", escape="\\"))
+        for bound in (since, until):
+            if bound is not None and bound.tzinfo is None:
+                raise ValueError("since/until must carry a time zone (UTC recommended)")
+        if since is not None:
+            query = query.where(Task.created >= since)
+        if until is not None:
+            query = query.where(Task.created <= until)
+        with self.db.read() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(
+                query.order_by(Task.created.desc(), Task.id).offset(offset).limit(limit)
+            ).all()
+            return Page[TaskView](
+                items=[_view(r) for r in rows], total=total, offset=offset, limit=limit
+            )
+
+    def find_by_hash(self, digest: str) -> builtins.list[TaskView]:
+        digest = digest.strip().lower()
+        columns = {32: Task.md5, 40: Task.sha1, 64: Task.sha256}
+        column = columns.get(len(digest))
+        if column is None:
+            raise ValueError("a hash is an MD5 (32), SHA-1 (40) or SHA-256 (64) hex digest")
+        _hex(digest, len(digest))
+        with self.db.read() as session:
+            rows = session.scalars(
+                select(Task).where(column == digest).order_by(Task.created.desc()).limit(MAX_PAGE)
+            ).all()
+            return [_view(r) for r in rows]
+
+    # --- changes --------------------------------------------------------------------------
+
+    def delete(self, task_id: str) -> bool:
+        with self.db.read() as session:
+            if session.get(Task, task_id) is None:
+                return False
+        self.storage.delete_prefix(task_prefix(task_id))
+        with self.db.write() as session:
+            task = session.get(Task, task_id)
+            if task is None:
+                return False
+            # A worker still running it notices the row is gone at its next update and stops.
+            session.delete(task)
+        return True
+
+    def reprocess(self, task_id: str) -> TaskView:
+        """Queue postprocessing again; KeyError if no such task, ValueError if not finished."""
+        task = lifecycle.request_reprocess(self.db, task_id)
+        try:
+            self.queues.postprocess.enqueue(task_id, task.priority)
+        except QueueError as exc:
+            log.warning("task %s not queued for postprocessing yet: %s", task_id, exc)
+        return _view(task)
+
+    # --- results --------------------------------------------------------------------------
+
+    def report(self, task_id: str, kind: Literal["json", "html"]) -> bytes | None:
+        if kind not in ("json", "html"):
+            raise ValueError("report kind is json or html")
+        if self.get(task_id) is None:
+            return None
+        try:
+            return self.storage.get_bytes(f"{task_prefix(task_id)}/report.{kind}", MAX_REPORT_BYTES)
+        except ObjectMissing:
+            return None
+
+    def artefact(self, task_id: str, name: str) -> tuple[str, Iterator[bytes]] | None:
+        """(download file name, chunks) of one of ``ARTEFACTS``; None if absent."""
+        stored = ARTEFACTS.get(name)
+        if stored is None:
+            raise ValueError(f"unknown artefact {name!r}; one of {', '.join(ARTEFACTS)}")
+        view = self.get(task_id)
+        if view is None:
+            return None
+        prefix = task_prefix(task_id)
+        key = f"{prefix}/sample.bin" if name == "sample" else f"{prefix}/raw/{stored}"
+        short = task_id[:8]
+        password = self.settings.zip_password
+        try:
+            if name == "sample":
+                data = self.storage.get_bytes(key, self.settings.max_upload_bytes)
+                return f"{short}-sample.zip", _zip(iter([(view.filename, data)]), password)
+            if name in ZIPPED:
+                members = (
+                    (_safe_member(member), data) for member, data in self.storage.tar_members(key)
+                )
+                return f"{short}-{name}.zip", _zip(members, password)
+            return f"{short}-{stored}", self.storage.chunks(key)
+        except ObjectMissing:
+            return None
+
+    # --- operations -----------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            self.db.ping()
+            checks["database"] = {"ok": True}
+        except DatabaseError as exc:
+            checks["database"] = {"ok": False, "error": str(exc)}
+        try:
+            checks["queue"] = {
+                "ok": True,
+                "analysis_depth": self.queues.analysis.depth(),
+                "postprocess_depth": self.queues.postprocess.depth(),
+            }
+        except QueueError as exc:
+            checks["queue"] = {"ok": False, "error": str(exc)}
+        try:
+            self.storage.ping()
+            checks["storage"] = {"ok": True, "backend": self.storage.description}
+        except StorageError as exc:
+            checks["storage"] = {"ok": False, "error": str(exc)}
+        workers: builtins.list[dict[str, Any]] = []
+        if checks["database"]["ok"]:
+            horizon = utcnow() - timedelta(seconds=self.settings.stale_after_seconds)
+            try:
+                with self.db.read() as session:
+                    for row in session.scalars(
+                        select(WorkerHeartbeat).order_by(WorkerHeartbeat.name)
+                    ):
+                        workers.append(
+                            {
+                                "name": row.name,
+                                "kind": row.kind,
+                                "host": row.host,
+                                "pid": row.pid,
+                                "task_id": row.task_id,
+                                "images": list(row.images or []),
+                                "seen": row.seen,
+                                "alive": row.seen >= horizon,
+                            }
+                        )
+            except SQLAlchemyError as exc:
+                checks["database"] = {"ok": False, "error": str(exc)}
+        alive = [w for w in workers if w["alive"]]
+        ok = all(check["ok"] for check in checks.values())
+        return {
+            "status": "ok" if ok and alive else "degraded",
+            **checks,
+            "workers": workers,
+            "workers_alive": {
+                kind: sum(1 for w in alive if w["kind"] == kind)
+                for kind in ("sandbox", "postprocess")
+            },
+        }
+
+    def metrics(self) -> dict[str, Any]:
+        with self.db.read() as session:
+            counts = dict.fromkeys(STATUSES, 0)
+            for status, count in session.execute(
+                select(Task.status, func.count()).group_by(Task.status)
+            ):
+                counts[status] = count
+            recent = session.execute(
+                select(Task.created, Task.started, Task.finished)
+                .where(Task.status == "reported")
+                .order_by(Task.finished.desc())
+                .limit(1000)
+            ).all()
+        total = [(f - c).total_seconds() for c, s, f in recent if f is not None]
+        queued = [(s - c).total_seconds() for c, s, f in recent if s is not None]
+        depths: dict[str, int | None] = {}
+        for label, queue in (
+            ("analysis", self.queues.analysis),
+            ("postprocess", self.queues.postprocess),
+        ):
+            try:
+                depths[label] = queue.depth()
+            except QueueError:
+                depths[label] = None
+        return {
+            "tasks": counts,
+            "total": sum(counts.values()),
+            "queue_depth": depths,
+            "durations": {
+                "submit_to_report_seconds": _summary(total),
+                "queue_wait_seconds": _summary(queued),
+                "sample_size": len(recent),
+            },
+        }
+
+    # --- tokens ---------------------------------------------------------------------------
+
+    def create_token(self, name: str) -> str:
+        return tokens.create_token(self.db, name)
+
+    def verify_token(self, token: str) -> str | None:
+        return tokens.verify_token(self.db, token)
+
+    def revoke_token(self, name: str) -> bool:
+        return tokens.revoke_token(self.db, name)
+
+    def list_tokens(self) -> builtins.list[dict[str, Any]]:
+        return tokens.list_tokens(self.db)
+
+
+def _hex(value: str, length: int) -> str:
+    value = value.strip().lower()
+    if len(value) != length or not re.fullmatch(r"[0-9a-f]+", value):
+        raise ValueError(f"expected a {length}-character hex digest, got {value[:80]!r}")
+    return value
+
+
+def _summary(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"mean": None, "median": None, "max": None}
+    return {
+        "mean": round(mean(values), 3),
+        "median": round(median(values), 3),
+        "max": round(max(values), 3),
+    }

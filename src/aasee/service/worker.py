@@ -1,0 +1,360 @@
+"""The sandbox worker: takes tasks off the analysis queue and runs each in a VM, one at a time.
+
+For one task: claim it in the database, fetch the sample from storage, run the VM without
+postprocessing (``run_analysis(..., postprocess=False)``) in this process's main thread (a
+restored VM dies with the thread that started it), report phases and progress, store the raw
+artefacts, and hand the task to the postprocess queue. A heartbeat thread keeps the task and
+the worker row fresh; when the task is taken away (deleted, or given to another attempt by
+the reaper) the run is stopped. SIGTERM or Ctrl-C stops the VM, cleans it up and puts the task
+back in the queue (or fails it when its attempts are used up).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aasee.images.store import ImageError, list_images
+from aasee.service import lifecycle
+from aasee.service.db import Database
+from aasee.service.lifecycle import Claim
+from aasee.service.queue import QueueError, Queues
+from aasee.service.settings import Settings
+from aasee.service.storage import Storage, task_prefix
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float | None], None]
+# (settings, sample, out_dir, options, progress, run_id): runs the VM, leaves the raw artefacts
+# in out_dir.
+Acquire = Callable[[Settings, Path, Path, dict[str, Any], Progress, str], None]
+PROGRESS_WRITE_SECONDS = 1.0
+# Written by the analysis itself, or rebuilt by postprocessing: not stored as raw artefacts.
+NOT_RAW = frozenset({"sample.bin", "report.json", "report.html"})
+
+
+class WorkerStopped(BaseException):
+    """SIGTERM or Ctrl-C: stop now (a BaseException so no ``except Exception`` eats it)."""
+
+
+class TaskAbandoned(Exception):
+    """The task is no longer this run's: deleted, or reaped and given to another attempt."""
+
+
+class NotRetryable(Exception):
+    """The task itself cannot be analysed (bad sample, missing image): fail it at once."""
+
+
+def worker_name(kind: str, index: int = 0, pid: int | None = None) -> str:
+    """Unique per process: the supervisor derives a dead child's name from its pid."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}:{kind}-{index}"
+
+
+def run_acquisition(
+    settings: Settings,
+    sample: Path,
+    out_dir: Path,
+    options: dict[str, Any],
+    progress: Progress,
+    run_id: str,
+) -> None:
+    """The real acquisition: one VM run through ``aasee.service.analysis``."""
+    from aasee.contexts.uplink import InternetUplink
+    from aasee.service.analysis import AnalysisOptions, SampleError, run_analysis
+
+    uplink = None
+    if options["network"] == "internet":
+        if not (settings.internet_enabled and settings.internet_uplink and settings.internet_dns):
+            raise NotRetryable("network mode 'internet' is not enabled on this worker")
+        try:
+            uplink = InternetUplink(settings.internet_uplink, settings.internet_dns)
+        except ValueError as exc:
+            raise NotRetryable(f"internet uplink settings are invalid: {exc}") from exc
+    analysis_options = AnalysisOptions(
+        timeout=float(options["timeout"]),
+        image=str(options["image"]),
+        network=str(options["network"]),
+        arguments=[str(a) for a in options.get("arguments", [])],
+        user=str(options["user"]),
+        internet=uplink,
+    )
+    try:
+        run_analysis(
+            sample, out_dir, analysis_options, progress, analysis_id=run_id, postprocess=False
+        )
+    except (SampleError, ImageError) as exc:
+        raise NotRetryable(str(exc)) from exc
+
+
+def local_images(settings: Settings) -> list[str]:
+    """``name:arch`` of the guest images this host can run."""
+    try:
+        return [f"{i.name}:{i.arch}" for i in list_images(settings.home / "images")]
+    except ImageError as exc:
+        log.warning("guest images unreadable: %s", exc)
+        return []
+
+
+class Overdue(Exception):
+    """The work went past its time limit; raised in the main thread by the watchdog."""
+
+
+def _raise_overdue(_signum: int, _frame: Any) -> None:
+    raise Overdue
+
+
+class Heartbeat:
+    """A thread that keeps one task (or just the worker) alive in the database, and the
+    watchdog of its time limit: past ``limit`` seconds it interrupts the main thread with
+    ``Overdue`` (SIGUSR1), so a hung VM or parser cannot hold a task for ever."""
+
+    def __init__(
+        self, beat: Callable[[], bool], interval: float, limit: float | None = None
+    ) -> None:
+        self.beat = beat
+        self.interval = interval
+        self.limit = limit
+        self.lost = threading.Event()
+        self.overdue = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._previous: Any = None
+        self._armed = False
+
+    def __enter__(self) -> Heartbeat:
+        if self.limit is not None and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGUSR1, _raise_overdue)
+            self._armed = True
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(self.interval + 5)
+        if self._armed:
+            signal.signal(signal.SIGUSR1, self._previous)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self._expired():
+                return
+            try:
+                if not self.beat():
+                    self.lost.set()
+                    return
+            except Exception:
+                # A database hiccup is not a lost task: the next beat may succeed, and the
+                # reaper decides only after stale_after_seconds of silence.
+                log.exception("heartbeat failed")
+
+    def _expired(self) -> bool:
+        if self.limit is None or time.monotonic() - self._started < self.limit:
+            return False
+        self.overdue.set()
+        if self._armed:
+            main = threading.main_thread().ident
+            assert main is not None
+            signal.pthread_kill(main, signal.SIGUSR1)
+        else:
+            # No way to interrupt the work: stop vouching for it and let the reaper act.
+            self.lost.set()
+        return True
+
+
+class SandboxWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str | None = None,
+        acquire: Acquire = run_acquisition,
+    ) -> None:
+        self.settings = settings
+        self.name = name or worker_name("sandbox")
+        self.acquire = acquire
+        self.db = Database(settings.database_url)
+        self.queues = Queues(settings.queue_url)
+        self.storage = Storage.from_url(settings.storage_url)
+        self.images = local_images(settings)
+        self.current: str | None = None
+        self._last_beat = 0.0
+
+    def beat(self) -> bool:
+        lifecycle.beat_worker(
+            self.db,
+            self.name,
+            "sandbox",
+            socket.gethostname(),
+            os.getpid(),
+            self.current,
+            self.images,
+        )
+        self._last_beat = time.monotonic()
+        return True
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Serve the analysis queue until ``stop`` is set or a WorkerStopped arrives."""
+        stop = stop or threading.Event()
+        os.environ["AASEE_HOME"] = str(self.settings.home)
+        self.beat()
+        log.info("sandbox worker %s ready (images: %s)", self.name, ", ".join(self.images))
+        try:
+            while not stop.is_set():
+                if time.monotonic() - self._last_beat >= self.settings.heartbeat_seconds:
+                    self.beat()
+                try:
+                    task_id = self.queues.analysis.dequeue(wait=1.0)
+                except QueueError as exc:
+                    log.error("%s; retrying in 5 s", exc)
+                    stop.wait(5)
+                    continue
+                if task_id is not None:
+                    self.run_one(task_id)
+        finally:
+            lifecycle.forget_worker(self.db, self.name)
+            self.db.dispose()
+
+    def run_one(self, task_id: str) -> None:
+        claim = lifecycle.claim_for_analysis(self.db, task_id, self.name)
+        if claim is None:
+            log.info("task %s is not pending any more; skipped", task_id)
+            return
+        self.current = task_id
+        scratch = self.settings.scratch_dir / claim.run_id
+        try:
+            self._analyse(claim, scratch)
+        except WorkerStopped:
+            outcome = lifecycle.retry_or_fail(
+                self.db,
+                task_id,
+                claim.run_id,
+                f"worker {self.name} was stopped during the analysis",
+                self.settings.task_retries,
+            )
+            self._resend(task_id, claim, outcome)
+            raise
+        finally:
+            self.current = None
+            shutil.rmtree(scratch, ignore_errors=True)
+            self.beat()
+
+    def _resend(self, task_id: str, claim: Claim, outcome: str | None) -> None:
+        if outcome == "retry":
+            try:
+                self.queues.analysis.enqueue(task_id, claim.priority)
+            except QueueError as exc:
+                log.warning(
+                    "task %s back to pending but not queued: %s (the reaper will)", task_id, exc
+                )
+
+    def _analyse(self, claim: Claim, scratch: Path) -> None:
+        task_id, run_id = claim.task_id, claim.run_id
+        settings = self.settings
+        images = {entry.partition(":")[0] for entry in self.images}
+        image = str(claim.options.get("image"))
+        if image not in images:
+            lifecycle.fail(
+                self.db,
+                task_id,
+                f"worker {self.name} has no guest image '{image}' (it has: "
+                f"{', '.join(sorted(images)) or 'none'}); build it with "
+                f"`aasee image build --name {image}`",
+                run_id,
+            )
+            return
+        inbox = scratch / "in"
+        out_dir = scratch / "out"
+        inbox.mkdir(parents=True)
+        # The display name only: sanitised at submission, a single plain path component.
+        sample = inbox / (claim.filename or "sample")
+        self.storage.download(f"{task_prefix(task_id)}/sample.bin", sample)
+        limit = float(claim.options["timeout"]) + settings.run_grace_seconds
+        beat = lambda: self._task_beat(task_id, run_id)  # noqa: E731
+        try:
+            with Heartbeat(beat, settings.heartbeat_seconds, limit) as hb:
+                progress = self._progress(task_id, run_id, hb)
+                self.acquire(settings, sample, out_dir, claim.options, progress, run_id)
+                if hb.lost.is_set():
+                    raise TaskAbandoned(task_id)
+                progress("storing artefacts", None)
+                stored = self.storage.put_tree(f"{task_prefix(task_id)}/raw", out_dir, skip=NOT_RAW)
+        except TaskAbandoned:
+            log.warning("task %s was taken away from run %s; stopped", task_id, run_id)
+            self._drop_if_deleted(task_id)
+            return
+        except NotRetryable as exc:
+            lifecycle.fail(self.db, task_id, str(exc), run_id)
+            return
+        except Overdue:
+            reason = (
+                f"the run took longer than its limit of {limit:g} s (the sample's timeout "
+                f"plus {settings.run_grace_seconds:g} s for the sandbox) and was stopped"
+            )
+            self._retry(claim, reason)
+            return
+        except Exception as exc:
+            log.exception("analysis of task %s failed", task_id)
+            self._retry(claim, f"sandbox failure: {exc}")
+            return
+        if lifecycle.acquired(self.db, task_id, run_id, stored):
+            try:
+                self.queues.postprocess.enqueue(task_id, claim.priority)
+            except QueueError as exc:
+                log.warning("task %s not queued for postprocessing yet: %s", task_id, exc)
+        else:
+            self._drop_if_deleted(task_id)
+
+    def _retry(self, claim: Claim, reason: str) -> None:
+        outcome = lifecycle.retry_or_fail(
+            self.db, claim.task_id, claim.run_id, reason, self.settings.task_retries
+        )
+        self._resend(claim.task_id, claim, outcome)
+
+    def _drop_if_deleted(self, task_id: str) -> None:
+        """A task deleted while it ran: what this run stored must not outlive it."""
+        if not lifecycle.exists(self.db, task_id):
+            self.storage.delete_prefix(task_prefix(task_id))
+
+    def _task_beat(self, task_id: str, run_id: str) -> bool:
+        alive = lifecycle.heartbeat(self.db, task_id, run_id)
+        self.beat()
+        return alive
+
+    def _progress(self, task_id: str, run_id: str, hb: Heartbeat) -> Progress:
+        last: dict[str, Any] = {"phase": None, "at": 0.0}
+
+        def progress(phase: str, fraction: float | None) -> None:
+            if hb.lost.is_set():
+                raise TaskAbandoned(task_id)
+            now = time.monotonic()
+            # Phase changes are written at once, fraction ticks at most once a second.
+            if phase == last["phase"] and now - last["at"] < PROGRESS_WRITE_SECONDS:
+                return
+            last.update(phase=phase, at=now)
+            if not lifecycle.report_progress(self.db, task_id, run_id, phase, fraction):
+                raise TaskAbandoned(task_id)
+
+        return progress
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGINT raise WorkerStopped once in the main thread; later ones are ignored
+    so the cleanup they started is not cut short."""
+    fired = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        if fired.is_set():
+            return
+        fired.set()
+        raise WorkerStopped(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

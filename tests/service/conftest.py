@@ -1,0 +1,119 @@
+"""Fixtures of the service tests: real SQLite files, a real storage folder and a real huey
+SQLite queue, all in a temporary directory; a guest image's metadata so submissions are
+accepted (no VM is booted by these tests)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aasee.processing.run_meta import RunMeta, write_run_meta
+from aasee.service.facade import TaskService
+from aasee.service.settings import Settings
+
+IMAGE = "debian-bookworm-amd64"
+TRACE = Path(__file__).parents[1] / "data" / "trace-basic.log"
+
+
+def write_image_metadata(home: Path, name: str = IMAGE, arch: str = "x86_64") -> None:
+    """What `aasee image build` leaves in {home}/images/NAME.json (the disk files are not
+    needed to accept a submission)."""
+    images = home / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "name": name,
+        "arch": arch,
+        "os": "debian",
+        "kernel_release": "6.1.0",
+        "cmdline": "console=ttyS0",
+        "disk": str(images / f"{name}.qcow2"),
+        "kernel": str(images / f"{name}.vmlinuz"),
+        "initrd": str(images / f"{name}.initrd"),
+        "agent_version": "1",
+        "inputs_key": "test",
+        "built_at": "2025-01-01T00:00:00Z",
+    }
+    (images / f"{name}.json").write_text(json.dumps(meta))
+
+
+def make_settings(root: Path, **fields: object) -> Settings:
+    home = root / "home"
+    write_image_metadata(home)
+    values: dict[str, object] = {
+        "home": home,
+        "heartbeat_seconds": 0.2,
+        "stale_after_seconds": 2.0,
+        "default_timeout": 5,
+        "max_timeout": 30,
+        "max_upload_bytes": 1 << 20,
+    }
+    values.update(fields)
+    return Settings.model_validate(values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[TaskService]:
+    svc = TaskService(settings)
+    yield svc
+    svc.close()
+
+
+def write_raw_results(out_dir: Path, sample: bytes, name: str = "sample.sh") -> None:
+    """A results directory as an acquisition leaves it: run.json, a real trace, outputs, a
+    dropped/ folder, and odd entries a guest could cause (they must not be stored)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_run_meta(RunMeta(analysis_id="run", sample_name=name, timeout=5.0), out_dir)
+    shutil.copy(TRACE, out_dir / "trace.log")
+    (out_dir / "stdout.txt").write_text("hello\n")
+    (out_dir / "stderr.txt").write_text("")
+    (out_dir / "console.log").write_text("boot\n")
+    (out_dir / "analysis.log").write_text("log\n")
+    (out_dir / "sample.bin").write_bytes(sample)
+    dropped = out_dir / "dropped"
+    (dropped / "files").mkdir(parents=True)
+    (dropped / "files" / "0001").write_bytes(b"dropped payload")
+    (dropped / "manifest.json").write_text(json.dumps({"files": []}))
+    (out_dir / ".hidden").write_text("not stored")
+    (out_dir / "link").symlink_to("/etc/passwd")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a unix socket in a temporary directory."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    folder = tmp_path_factory.mktemp("redis")
+    sock = folder / "redis.sock"
+    process = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(sock), "--dir", str(folder), "--save", ""],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail("redis-server did not start")
+        time.sleep(0.05)
+    yield f"unix://{sock}?db=0"
+    process.terminate()
+    process.wait(10)
