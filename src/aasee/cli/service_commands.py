@@ -195,6 +195,41 @@ def register(group: click.Group) -> None:
 
     @group.command()
     @_settings_options
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+    @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+    def web(
+        config: Path | None,
+        database_url: str | None,
+        queue_url: str | None,
+        storage_url: str | None,
+        host: str,
+        port: int,
+    ) -> None:
+        """Run only the web UI and REST API (workers run elsewhere: aasee worker, postprocess)."""
+        if not 0 <= port < 65536:
+            console.print(
+                f"[red]error:[/red] --port must be 0-65535 (0: any free port), got {port}"
+            )
+            sys.exit(EXIT_BAD_INPUT)
+        settings = _load(
+            config, database_url=database_url, queue_url=queue_url, storage_url=storage_url
+        )
+        _check_web_app()
+        _prepare_database(settings)
+        from aasee.service.serve import ChildSpec
+
+        listener = _listen(host, port)
+        fd = listener.fileno()
+        shown = f"[{host}]" if ":" in host else host
+        out.print(
+            f"AASEE web + API on http://{shown}:{listener.getsockname()[1]}/ "
+            f"(API docs at /api/docs); database {settings.database_url}"
+        )
+        sys.stdout.flush()
+        _supervise(settings, [ChildSpec("web", "web", _child("web", 0, str(fd)), pass_fds=(fd,))])
+
+    @group.command()
+    @_settings_options
     @click.option("--count", default=1, show_default=True, help="Worker processes on this host.")
     def worker(
         config: Path | None,
