@@ -89,9 +89,9 @@ class FakeNetHook(Hook):
         if netns is None:
             self.logger.info("no sandbox network namespace: fake internet not started")
             return
-        config = getattr(self.context, "config", None)
-        if getattr(config, "network", "fake") != "fake":
-            self.logger.info("network mode %s: fake internet not started", config.network)
+        mode = getattr(getattr(self.context, "config", None), "network", "fake")
+        if mode != "fake":
+            self.logger.info("network mode %s: fake internet not started", mode)
             return
         self.log_path = results_dir(self) / "fakenet.jsonl"
         thread = _ServiceThread(Path(netns), FakeInternet(self._config(), self.log_path))

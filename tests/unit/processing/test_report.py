@@ -79,6 +79,13 @@ class TestBuild:
             "network",
             "syscalls",
             "output",
+            "static",
+            "dropped",
+            "signatures",
+            "attack",
+            "score",
+            "verdict",
+            "score_details",
             "errors",
         ]
         assert data["schema_version"] == "1.2"

@@ -1,0 +1,535 @@
+"""The query library signatures use to ask a report questions, each record with its JSON Pointer.
+
+Owns :class:`ReportIndex`: built once per report, it indexes what rules look up often (file
+records by path, commands by program name, endpoints, DNS names, processes by key) the first
+time a rule asks, so running every rule stays about linear in the size of the report rather
+than rules times records. Every answer is a :class:`Found`: the record, the JSON Pointer
+(RFC 6901) of that record in the report, and the process it belongs to, so evidence always
+points at something a reader can open.
+
+Path patterns (:meth:`ReportIndex.files`) are globs over absolute paths: ``*`` and ``?`` stay
+within one path component, ``**`` spans any number of them, ``[...]`` is a character class.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from ..text import printable
+from .commands import Command, inline_code, parse_shell, program_name, script_argument
+from .models import Evidence
+
+if TYPE_CHECKING:
+    from ..models import (
+        ExecRecord,
+        FileAccess,
+        HttpRequest,
+        Process,
+        Report,
+    )
+    from ..static.models import StaticAnalysis
+
+__all__ = [
+    "Endpoint",
+    "FileKind",
+    "Found",
+    "InlineCode",
+    "ReportIndex",
+    "StaticFile",
+    "SyscallUse",
+    "glob_regex",
+    "pointer",
+]
+
+R = TypeVar("R")
+
+FileKind = Literal[
+    "read",
+    "written",
+    "created",
+    "deleted",
+    "renamed",
+    "renamed_src",
+    "chmod",
+    "mkdir",
+    "links",
+    "directories",
+]
+"""Which file records to search; ``renamed`` matches the destination, ``renamed_src`` the
+source, ``links`` the path of the new link."""
+
+_SUMMARY_LIMIT = 300
+
+
+def pointer(*parts: str | int) -> str:
+    """A JSON Pointer from its reference tokens (``~`` and ``/`` escaped as RFC 6901 says)."""
+    tokens = []
+    for part in parts:
+        text = str(part)
+        if "~" in text or "/" in text:
+            text = text.replace("~", "~0").replace("/", "~1")
+        tokens.append(text)
+    return "/" + "/".join(tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class Found(Generic[R]):
+    """A record of the report and where it is."""
+
+    item: R
+    ref: str
+    process: str | None = None
+    pid: int | None = None
+
+    def evidence(self, summary: str) -> Evidence:
+        return Evidence(
+            ref=self.ref,
+            summary=printable(summary, _SUMMARY_LIMIT),
+            process=self.process,
+            pid=self.pid,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A destination the sample sent to, from the trace or from the packet capture."""
+
+    ip: str
+    port: int
+    proto: str
+    source: Literal["connection", "udp", "flow"]
+    ok: bool | None
+    count: int = 1
+    """Attempts the record stands for (the trace merges repeats; a flow is one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyscallUse:
+    name: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class InlineCode:
+    """Code given on a command line: ``sh -c '...'``, ``python -c '...'``, ``perl -e '...'``."""
+
+    language: str
+    code: str
+    command: Command
+
+
+@dataclass(frozen=True, slots=True)
+class StaticFile:
+    """Static analysis of the sample (``/static``) or of a dropped file (``/dropped/N/static``)."""
+
+    label: str
+    static: StaticAnalysis
+
+
+@lru_cache(maxsize=512)
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """The compiled form of a path glob (see the module documentation)."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = pattern.find("]", i + 2)
+            if end == -1:
+                out.append(re.escape(ch))
+            else:
+                body = pattern[i + 1 : end]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def _literal_prefix(pattern: str) -> str:
+    cut = min((i for i in (pattern.find(c) for c in "*?[") if i != -1), default=len(pattern))
+    return pattern[:cut]
+
+
+class _PathIndex(Generic[R]):
+    """Found records sorted by path, for prefix-bounded glob search and basename lookup."""
+
+    def __init__(self, entries: list[tuple[str, Found[R]]]) -> None:
+        order = sorted(range(len(entries)), key=lambda i: entries[i][0])
+        self._paths = [entries[i][0] for i in order]
+        self._found = [entries[i][1] for i in order]
+        self._position = order
+        self._names: dict[str, list[int]] | None = None
+
+    def _listed(self, hits: Iterable[int]) -> list[Found[R]]:
+        # Back in report order, so evidence reads in the order things happened.
+        return [self._found[k] for k in sorted(set(hits), key=self._position.__getitem__)]
+
+    def glob(self, patterns: Iterable[str]) -> list[Found[R]]:
+        hits: list[int] = []
+        for pattern in patterns:
+            prefix, regex = _literal_prefix(pattern), glob_regex(pattern)
+            k = bisect_left(self._paths, prefix)
+            while k < len(self._paths) and self._paths[k].startswith(prefix):
+                if regex.match(self._paths[k]):
+                    hits.append(k)
+                k += 1
+        return self._listed(hits)
+
+    def basename(self, names: Iterable[str]) -> list[Found[R]]:
+        if self._names is None:
+            self._names = {}
+            for k, path in enumerate(self._paths):
+                self._names.setdefault(posixpath.basename(path), []).append(k)
+        found: list[int] = []
+        for name in names:
+            found.extend(self._names.get(name, ()))
+        return self._listed(found)
+
+    def paths(self) -> list[str]:
+        return self._paths
+
+
+def _flags(record: FileAccess) -> frozenset[str]:
+    return frozenset(record.flags.split("|"))
+
+
+class ReportIndex:
+    """Questions rules ask of one report. Build one per report; indexes are made lazily."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self._path_indexes: dict[str, _PathIndex[Any]] = {}
+        self._file_entries: dict[str, list[tuple[str, Found[Any]]]] = {}
+
+    # --- processes ---------------------------------------------------------------------
+    @cached_property
+    def _process_refs(self) -> dict[str, tuple[int, Process]]:
+        return {p.key: (i, p) for i, p in enumerate(self.report.processes)}
+
+    def processes(self) -> list[Found[Process]]:
+        return [
+            Found(p, f"/processes/{i}", p.key, p.pid) for i, p in enumerate(self.report.processes)
+        ]
+
+    def process(self, key: str | None) -> Process | None:
+        entry = self._process_refs.get(key) if key is not None else None
+        return entry[1] if entry is not None else None
+
+    def image_of(self, key: str | None) -> str | None:
+        """The program the process runs (its last exec, else its parent's)."""
+        process = self.process(key)
+        return process.image if process is not None else None
+
+    def pid_of(self, key: str | None) -> int | None:
+        process = self.process(key)
+        return process.pid if process is not None else None
+
+    @cached_property
+    def root(self) -> Process | None:
+        """The sample's own process: the first one whose parent is not in the tree."""
+        refs = self._process_refs
+        return next((p for p in self.report.processes if p.parent not in refs), None)
+
+    def lineage(self, key: str | None) -> Iterator[Process]:
+        """The process and its ancestors, nearest first (bounded, cycle-safe)."""
+        seen: set[str] = set()
+        while key is not None and key not in seen and len(seen) < 256:
+            seen.add(key)
+            process = self.process(key)
+            if process is None:
+                return
+            yield process
+            key = process.parent
+
+    @cached_property
+    def _images(self) -> dict[str, frozenset[str]]:
+        images: dict[str, frozenset[str]] = {}
+        for process in self.report.processes:
+            found = {e.filename for e in process.execs}
+            if process.image is not None:
+                found.add(process.image)
+            images[process.key] = frozenset(found)
+        return images
+
+    def images(self, key: str | None) -> frozenset[str]:
+        """Every file the process executed (its image and earlier execs)."""
+        return self._images.get(key, frozenset()) if key is not None else frozenset()
+
+    @cached_property
+    def _programs(self) -> dict[str, frozenset[str]]:
+        programs: dict[str, frozenset[str]] = {}
+        for process in self.report.processes:
+            found = set(self._images.get(process.key, ()))
+            for run in process.execs:
+                name, args = program_name(run.filename, run.argv)
+                script = script_argument(name, args)
+                if script is not None:
+                    found.add(posixpath.normpath(posixpath.join(process.cwd or "/", script)))
+            programs[process.key] = frozenset(found)
+        return programs
+
+    def programs(self, key: str | None) -> frozenset[str]:
+        """What the process ran: the files it executed and the scripts it gave interpreters."""
+        return self._programs.get(key, frozenset()) if key is not None else frozenset()
+
+    # --- programs run ------------------------------------------------------------------
+    def execs(self) -> list[Found[ExecRecord]]:
+        return self._execs
+
+    @cached_property
+    def _execs(self) -> list[Found[ExecRecord]]:
+        return [
+            Found(e, f"/processes/{i}/execs/{j}", p.key, p.pid)
+            for i, p in enumerate(self.report.processes)
+            for j, e in enumerate(p.execs)
+        ]
+
+    @cached_property
+    def _commands(self) -> list[Found[Command]]:
+        found: list[Found[Command]] = []
+        for run in self._execs:
+            name, args = program_name(run.item.filename, run.item.argv)
+            command = Command(name, args, run.item.filename)
+            found.append(Found(command, run.ref, run.process, run.pid))
+            code = inline_code(name, args)
+            if code is not None and code[0] == "sh":
+                for inner in parse_shell(code[1]).commands:
+                    found.append(Found(inner, run.ref, run.process, run.pid))
+        return found
+
+    @cached_property
+    def _commands_by_name(self) -> dict[str, list[Found[Command]]]:
+        by_name: dict[str, list[Found[Command]]] = {}
+        for found in self._commands:
+            by_name.setdefault(found.item.name, []).append(found)
+        return by_name
+
+    def commands(self, *names: str) -> list[Found[Command]]:
+        """Programs run (by exec, or named in ``sh -c`` text), all or those with these names."""
+        if not names:
+            return self._commands
+        hits = [f for name in dict.fromkeys(names) for f in self._commands_by_name.get(name, ())]
+        order = {id(f): i for i, f in enumerate(self._commands)}
+        return sorted(hits, key=lambda f: order[id(f)])
+
+    def commands_where(self, predicate: Callable[[str], bool]) -> list[Found[Command]]:
+        """Programs run whose name satisfies ``predicate`` (e.g. a prefix test)."""
+        names = [n for n in self._commands_by_name if predicate(n)]
+        return self.commands(*names) if names else []
+
+    @cached_property
+    def _inline(self) -> list[Found[InlineCode]]:
+        found = []
+        for run in self._commands:
+            code = inline_code(run.item.name, run.item.args)
+            if code is not None:
+                found.append(
+                    Found(InlineCode(code[0], code[1], run.item), run.ref, run.process, run.pid)
+                )
+        return found
+
+    def inline_code(self) -> list[Found[InlineCode]]:
+        """Code passed on command lines (``-c``/``-e``), with the command that received it."""
+        return self._inline
+
+    # --- files -------------------------------------------------------------------------
+    def _index(self, kind: FileKind) -> _PathIndex[Any]:
+        index = self._path_indexes.get(kind)
+        if index is None:
+            index = self._path_indexes[kind] = _PathIndex(self._entries(kind))
+        return index
+
+    def _entries(self, kind: FileKind) -> list[tuple[str, Found[Any]]]:
+        entries = self._file_entries.get(kind)
+        if entries is None:
+            entries = self._file_entries[kind] = self._make_entries(kind)
+        return entries
+
+    def _make_entries(self, kind: FileKind) -> list[tuple[str, Found[Any]]]:
+        files = self.report.files
+        if kind in ("renamed", "renamed_src"):
+            attr = "dst" if kind == "renamed" else "src"
+            return [
+                (getattr(r, attr), Found(r, f"/files/renamed/{i}", r.process, r.pid))
+                for i, r in enumerate(files.renamed)
+            ]
+        records: list[Any] = getattr(files, kind)
+        return [
+            (r.path, Found(r, f"/files/{kind}/{i}", r.process, r.pid))
+            for i, r in enumerate(records)
+            if r.path is not None
+        ]
+
+    def files(self, kind: FileKind, patterns: Iterable[str]) -> list[Found[Any]]:
+        """File records of ``kind`` whose path matches one of the globs."""
+        return self._index(kind).glob(patterns)
+
+    def files_named(self, kind: FileKind, names: Iterable[str]) -> list[Found[Any]]:
+        """File records of ``kind`` whose path ends in one of these file names."""
+        return self._index(kind).basename(names)
+
+    def all_files(self, kind: FileKind) -> list[Found[Any]]:
+        return [found for _, found in self._entries(kind)]
+
+    def modified(self, patterns: Iterable[str]) -> list[Found[Any]]:
+        """Writes to, renames onto, and links created at matching paths (attempts included)."""
+        patterns = tuple(patterns)
+        return [
+            *self.files("written", patterns),
+            *self.files("renamed", patterns),
+            *self.files("links", patterns),
+        ]
+
+    def modified_named(self, names: Iterable[str]) -> list[Found[Any]]:
+        names = tuple(names)
+        return [
+            *self.files_named("written", names),
+            *self.files_named("renamed", names),
+            *self.files_named("links", names),
+        ]
+
+    @cached_property
+    def created_paths(self) -> frozenset[str]:
+        """Paths the sample's processes brought into being (created, renamed onto, mkdir)."""
+        files = self.report.files
+        paths = {c.path for c in files.created}
+        paths.update(w.path for w in files.written if "O_CREAT" in _flags(w) and w.ok)
+        paths.update(r.dst for r in files.renamed)
+        paths.update(m.path for m in files.mkdir)
+        return frozenset(paths)
+
+    def truncated(self, found: Found[Any]) -> bool:
+        """Whether a write record truncated the file (opened with ``O_TRUNC``)."""
+        return "O_TRUNC" in _flags(found.item)
+
+    # --- network -----------------------------------------------------------------------
+    @cached_property
+    def _endpoints(self) -> list[Found[Endpoint]]:
+        network = self.report.network
+        found: list[Found[Endpoint]] = []
+        for i, c in enumerate(network.connections):
+            ok = None if c.result is None else c.result == "ok"
+            point = Endpoint(c.dst_ip, c.dst_port, c.proto, "connection", ok, c.count)
+            found.append(Found(point, f"/network/connections/{i}", c.process, c.pid))
+        for i, u in enumerate(network.udp):
+            ok = None if u.result is None else u.result == "ok"
+            point = Endpoint(u.dst_ip, u.dst_port, "udp", "udp", ok, u.count)
+            found.append(Found(point, f"/network/udp/{i}", u.process, u.pid))
+        for i, f in enumerate(network.flows):
+            if f.direction != "outbound" or f.dst_port is None or f.proto not in ("tcp", "udp"):
+                continue
+            point = Endpoint(f.dst_ip, f.dst_port, f.proto, "flow", f.dst_packets > 0 or None)
+            found.append(Found(point, f"/network/flows/{i}", f.process, f.pid))
+        return found
+
+    def endpoints(self, ports: Iterable[int] | None = None) -> list[Found[Endpoint]]:
+        """Destinations sent to (trace connections, UDP sends, outbound captured flows)."""
+        if ports is None:
+            return self._endpoints
+        wanted = set(ports)
+        return [f for f in self._endpoints if f.item.port in wanted]
+
+    def http(self) -> list[Found[HttpRequest]]:
+        return [
+            Found(h, pointer("network", "http", i), h.process, h.pid)
+            for i, h in enumerate(self.report.network.http)
+        ]
+
+    @cached_property
+    def dns_names(self) -> list[Found[str]]:
+        """Names looked up: decoded queries of the capture and of the trace."""
+        network = self.report.network
+        found: list[Found[str]] = []
+        for i, record in enumerate(network.dns_traffic):
+            name = record.name.strip().rstrip(".").lower()
+            if name:
+                found.append(
+                    Found(name, pointer("network", "dns_traffic", i), record.process, record.pid)
+                )
+        for i, query in enumerate(network.dns):
+            if query.query:
+                name = query.query.strip().rstrip(".").lower()
+                found.append(Found(name, pointer("network", "dns", i), query.process, query.pid))
+        return found
+
+    @cached_property
+    def resolved_ips(self) -> frozenset[str]:
+        """Addresses DNS answers gave (A and AAAA records of the capture)."""
+        return frozenset(
+            answer.data
+            for record in self.report.network.dns_traffic
+            for answer in record.answers
+            if answer.type in ("A", "AAAA")
+        )
+
+    @cached_property
+    def network_processes(self) -> frozenset[str]:
+        """Processes that talked to the network (connected, sent, looked a name up)."""
+        network = self.report.network
+        keys: set[str] = {c.process for c in network.connections}
+        keys.update(u.process for u in network.udp)
+        keys.update(d.process for d in network.dns)
+        for records in (network.http, network.tls, network.dns_traffic, network.flows):
+            keys.update(r.process for r in records if r.process is not None)
+        return frozenset(keys)
+
+    @staticmethod
+    def is_public_destination(ip: str) -> bool:
+        """Not loopback, link-local, multicast or unspecified: a real remote destination."""
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return not (
+            address.is_loopback
+            or address.is_link_local
+            or address.is_multicast
+            or address.is_unspecified
+            or address.is_reserved
+        )
+
+    # --- syscalls and static -----------------------------------------------------------
+    def syscalls(self, names: Iterable[str]) -> list[Found[SyscallUse]]:
+        """Processes that made these system calls, with how often."""
+        wanted = tuple(names)
+        found: list[Found[SyscallUse]] = []
+        for key, counts in self.report.syscalls.per_process.items():
+            for name in wanted:
+                n = counts.get(name, 0)
+                if n > 0:
+                    ref = pointer("syscalls", "per_process", key, name)
+                    found.append(Found(SyscallUse(name, n), ref, key, self.pid_of(key)))
+        return found
+
+    def static_files(self) -> list[Found[StaticFile]]:
+        """Static analyses of the sample and of each dropped file that has one."""
+        found: list[Found[StaticFile]] = []
+        if self.report.static is not None:
+            found.append(Found(StaticFile("the sample", self.report.static), pointer("static")))
+        for i, dropped in enumerate(self.report.dropped):
+            if dropped.static is not None:
+                label = f"dropped file {dropped.path}"
+                ref = pointer("dropped", i, "static")
+                found.append(
+                    Found(StaticFile(label, dropped.static), ref, dropped.process, dropped.pid)
+                )
+        return found

@@ -1,0 +1,31 @@
+"""A program the sample wrote during the analysis is executed (a compile and run looks the same)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..base import Signature
+from ..models import Evidence
+from ..query import ReportIndex
+
+
+class WrittenFileRun(Signature):
+    id = "execution_written_file_run"
+    name = "Runs a file it wrote"
+    description = (
+        "Executes a file that a process of the sample wrote earlier: a dropped payload, or "
+        "simply a program it compiled. Informational on its own."
+    )
+    severity = "low"
+    category = "execution"
+
+    def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
+        written: dict[str, float] = {}
+        for found in [*ctx.all_files("written"), *ctx.all_files("renamed")]:
+            path = found.item.dst if hasattr(found.item, "dst") else found.item.path
+            if found.item.ok is not False:
+                written[path] = min(found.item.time, written.get(path, found.item.time))
+        for run in ctx.execs():
+            since = written.get(run.item.filename)
+            if since is not None and since <= run.item.time:
+                yield run.evidence(f"executed {run.item.filename}, written during the analysis")
