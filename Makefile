@@ -8,6 +8,9 @@ APT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
 	pkg-config gcc libc6-dev debootstrap e2fsprogs cpio kmod file libmagic1 iproute2 \
 	util-linux procps nftables openssl chromium redis-server
 DEMO_TIMEOUT ?= 20
+WORKERS ?= 1
+PORT ?= 8000
+SERVE ?= 1
 
 .PHONY: install system-packages python-packages image run test lint clean
 
@@ -32,8 +35,15 @@ $(VENV)/.installed: pyproject.toml
 image: install
 	$(BIN)/aasee image build
 
+# The demo analysis, then the service (web UI + API + workers) on http://127.0.0.1:$(PORT)/
+# with a fresh API token printed; Ctrl-C stops it. SERVE=0 stops after the demo.
 run: image
 	$(BIN)/aasee analyze src/aasee/demo/dropper.sh --timeout $(DEMO_TIMEOUT) --out analysis-demo
+	@echo "HTML report: $(CURDIR)/analysis-demo/report.html"
+ifneq ($(SERVE),0)
+	@$(BIN)/aasee token create make-run-$$(date +%Y%m%d-%H%M%S)
+	$(BIN)/aasee serve --workers $(WORKERS) --port $(PORT)
+endif
 
 test: image
 	$(BIN)/pytest -q
