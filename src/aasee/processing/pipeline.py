@@ -21,7 +21,8 @@ from typing import Any
 from aasee.images.store import aasee_home
 
 from .behaviour import Limits
-from .models import AnalysisMeta, Report
+from .html import write_html
+from .models import AnalysisMeta, Report, Sample
 from .plugins.base import Plugin, ProcessingContext
 from .plugins.core import BehaviourPlugin, CapturePlugin, ClockPlugin, FakenetPlugin, OutputPlugin
 from .plugins.verdict import (
@@ -150,8 +151,6 @@ def context_for_directory(
     if sample_copy is not None:
         sample = sample_info(sample_copy, name=meta.sample_name)
     else:
-        from .models import Sample
-
         # Without the sample's bytes the report still describes the run.
         sample = Sample(name=meta.sample_name, size=0, md5="", sha1="", sha256="", type=None)
     analysis = AnalysisMeta(
@@ -213,8 +212,6 @@ def process_directory(
     if html:
         start = time.perf_counter()
         try:
-            from .html import write_html
-
             write_html(report, out_dir / "report.html")
         except Exception as exc:
             logger.exception("HTML report failed")

@@ -52,6 +52,8 @@ class ProcessingContext:
     limits: Limits | None = None
     user_rules: Path | None = None
     errors: list[str] = field(default_factory=list)
+    yara_rules: Any = None
+    """The compiled YARA rules, loaded once by the first plugin that needs them."""
     # produced by plugins
     guest_clock: GuestClock | None = None
     clock_sync: ClockSync | None = None

@@ -11,8 +11,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..attack import attack_summary
 from ..models import DroppedFile
 from ..run_meta import SAMPLE_COPY
+from ..scoring import score
+from ..signatures import run_signatures
+from ..static import analyse_file, load_rules
 from .base import Plugin, ProcessingContext
 
 __all__ = ["DroppedPlugin", "ScorePlugin", "SignaturesPlugin", "StaticPlugin"]
@@ -24,11 +28,10 @@ MAX_DROPPED_ENTRIES = 1000
 
 
 def _rules(context: ProcessingContext) -> Any:
-    from ..static import load_rules
-
-    rules = load_rules(context.user_rules)
-    context.errors.extend(f"YARA rules: {error}" for error in rules.errors)
-    return rules
+    if context.yara_rules is None:
+        context.yara_rules = load_rules(context.user_rules)
+        context.errors.extend(f"YARA rules: {error}" for error in context.yara_rules.errors)
+    return context.yara_rules
 
 
 class StaticPlugin(Plugin):
@@ -40,8 +43,6 @@ class StaticPlugin(Plugin):
         return f"static analysis skipped: the sample copy {SAMPLE_COPY} is missing"
 
     def run(self, context: ProcessingContext) -> None:
-        from ..static import analyse_file
-
         context.static = analyse_file(
             context.artefacts[SAMPLE_COPY], name=context.sample.name, rules=_rules(context)
         )
@@ -56,8 +57,6 @@ class DroppedPlugin(Plugin):
     generates = ("dropped",)
 
     def run(self, context: ProcessingContext) -> None:
-        from ..static import analyse_file
-
         manifest = context.artefacts[DROPPED_MANIFEST]
         folder = manifest.parent
         entries = json.loads(manifest.read_text("utf-8"))
@@ -76,7 +75,10 @@ class DroppedPlugin(Plugin):
                 continue
             stored = self._stored(folder, dropped.stored_as)
             if stored is not None:
-                dropped.static = analyse_file(stored, name=Path(dropped.path).name, rules=rules)
+                try:
+                    dropped.static = analyse_file(stored, name=Path(dropped.path).name, rules=rules)
+                except (OSError, ValueError) as exc:
+                    context.errors.append(f"dropped file {dropped.path!r}: {exc}")
             elif dropped.stored_as is not None:
                 context.errors.append(f"dropped file {dropped.path!r}: stored copy missing")
             context.dropped.append(dropped)
@@ -96,9 +98,6 @@ class SignaturesPlugin(Plugin):
     generates = ("signatures", "attack")
 
     def run(self, context: ProcessingContext) -> None:
-        from ..attack import attack_summary
-        from ..signatures import run_signatures
-
         matches, errors = run_signatures(context.report())
         context.errors.extend(errors)
         context.signatures = matches
@@ -111,6 +110,4 @@ class ScorePlugin(Plugin):
     generates = ("score", "verdict", "score_details")
 
     def run(self, context: ProcessingContext) -> None:
-        from ..scoring import score
-
         context.score, context.verdict, context.score_details = score(context.signatures)
