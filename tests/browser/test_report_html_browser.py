@@ -6,7 +6,6 @@ Uses the system Chromium (/usr/bin/chromium) through Playwright; never downloads
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,6 @@ from tests.unit.html.html_reports import rich_dict
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 NAME = "<script>alert(1)</script>"
 USER_AGENT = "<img src=x onerror=alert(2)>"
 SVG = '"><svg onload=alert(3)>'
@@ -46,18 +36,6 @@ def _hostile_report() -> Report:
     data["signatures"][0]["evidence"][0]["summary"] = CANARY
     data["output"]["stdout"] = f"{BREAKOUT}\n{CANARY}\n"
     return Report.model_validate(data)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the Debian chromium package")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.mark.timeout(60)
