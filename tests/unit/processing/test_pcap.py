@@ -424,9 +424,9 @@ class TestReport:
         def broken(*args: object, **kwargs: object) -> PcapNetwork:
             raise RuntimeError("boom")
 
-        monkeypatch.setattr("aasee.processing.report.analyse_pcap", broken)
+        monkeypatch.setattr("aasee.processing.plugins.core.analyse_pcap", broken)
         report = report_for(tmp_path, scenario().write(tmp_path / "n.pcap"))
-        assert "network capture analysis failed: RuntimeError: boom" in report.errors
+        assert "postprocessing plugin capture failed: RuntimeError: boom" in report.errors
         assert report.processes
 
 
