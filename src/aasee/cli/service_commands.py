@@ -123,6 +123,22 @@ def _check_web_app() -> None:
         sys.exit(EXIT_UNAVAILABLE)
 
 
+def _web_child(settings: Any, host: str, port: int) -> tuple[Any, str, socket.socket]:
+    """The web child of a supervisor, its URL, and the socket it will inherit (keep it open)."""
+    if not 0 <= port < 65536:
+        console.print(f"[red]error:[/red] --port must be 0-65535 (0: any free port), got {port}")
+        sys.exit(EXIT_BAD_INPUT)
+    _check_web_app()
+    _prepare_database(settings)
+    from aasee.service.serve import ChildSpec
+
+    listener = _listen(host, port)
+    fd = listener.fileno()
+    shown = f"[{host}]" if ":" in host else host
+    spec = ChildSpec("web", "web", _child("web", 0, str(fd)), pass_fds=(fd,))
+    return spec, f"http://{shown}:{listener.getsockname()[1]}/", listener
+
+
 def _initial_token(settings: Any) -> str | None:
     """A first token when there is none, so a fresh service can be used at once."""
     service = _service(settings)
@@ -165,25 +181,12 @@ def register(group: click.Group) -> None:
     ) -> None:
         """Run the whole service in one process tree: web + API, workers, postprocessing."""
         _validate_count(workers, "--workers")
-        if not 0 <= port < 65536:
-            console.print(
-                f"[red]error:[/red] --port must be 0-65535 (0: any free port), got {port}"
-            )
-            sys.exit(EXIT_BAD_INPUT)
         settings = _load(
             config, database_url=database_url, queue_url=queue_url, storage_url=storage_url
         )
-        _check_web_app()
-        _prepare_database(settings)
-        from aasee.service.serve import ChildSpec
-
-        listener = _listen(host, port)
-        fd = listener.fileno()
-        web = ChildSpec("web", "web", _child("web", 0, str(fd)), pass_fds=(fd,))
+        web, url, _listener = _web_child(settings, host, port)
         token = _initial_token(settings)
-        shown = f"[{host}]" if ":" in host else host
-        actual_port = listener.getsockname()[1]
-        out.print(f"AASEE service on http://{shown}:{actual_port}/ (API docs at /api/docs)")
+        out.print(f"AASEE service on {url} (API docs at /api/docs)")
         out.print(
             f"  {workers} sandbox worker(s), 1 postprocess worker; database {settings.database_url}"
         )
@@ -206,27 +209,15 @@ def register(group: click.Group) -> None:
         port: int,
     ) -> None:
         """Run only the web UI and REST API (workers run elsewhere: aasee worker, postprocess)."""
-        if not 0 <= port < 65536:
-            console.print(
-                f"[red]error:[/red] --port must be 0-65535 (0: any free port), got {port}"
-            )
-            sys.exit(EXIT_BAD_INPUT)
         settings = _load(
             config, database_url=database_url, queue_url=queue_url, storage_url=storage_url
         )
-        _check_web_app()
-        _prepare_database(settings)
-        from aasee.service.serve import ChildSpec
-
-        listener = _listen(host, port)
-        fd = listener.fileno()
-        shown = f"[{host}]" if ":" in host else host
+        web, url, _listener = _web_child(settings, host, port)
         out.print(
-            f"AASEE web + API on http://{shown}:{listener.getsockname()[1]}/ "
-            f"(API docs at /api/docs); database {settings.database_url}"
+            f"AASEE web + API on {url} (API docs at /api/docs); database {settings.database_url}"
         )
         sys.stdout.flush()
-        _supervise(settings, [ChildSpec("web", "web", _child("web", 0, str(fd)), pass_fds=(fd,))])
+        _supervise(settings, [web])
 
     @group.command()
     @_settings_options

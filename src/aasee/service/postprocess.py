@@ -10,11 +10,7 @@ dies mid-task is noticed by the reaper (its heartbeat stops) and the task is que
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +18,10 @@ from typing import Any
 
 from aasee.service import lifecycle
 from aasee.service.db import Database
-from aasee.service.queue import QueueError, Queues
+from aasee.service.queue import QueueError, Queues, TaskQueue
 from aasee.service.settings import Settings
 from aasee.service.storage import Storage, task_prefix
-from aasee.service.worker import Heartbeat, Overdue, WorkerStopped, worker_name
+from aasee.service.worker import Heartbeat, Overdue, QueueWorker, WorkerStopped, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +46,9 @@ def _verdict(report: dict[str, Any]) -> tuple[str | None, float | None]:
     )
 
 
-class PostprocessWorker:
+class PostprocessWorker(QueueWorker):
+    kind = "postprocess"
+
     def __init__(
         self, settings: Settings, name: str | None = None, process: Process = run_pipeline
     ) -> None:
@@ -61,35 +59,14 @@ class PostprocessWorker:
         self.queues = Queues(settings.queue_url)
         self.storage = Storage.from_url(settings.storage_url)
         self.current: str | None = None
+        self.images: list[str] = []
         self._last_beat = 0.0
 
-    def beat(self) -> bool:
-        lifecycle.beat_worker(
-            self.db, self.name, "postprocess", socket.gethostname(), os.getpid(), self.current, []
-        )
-        self._last_beat = time.monotonic()
-        return True
+    def _queue(self) -> TaskQueue:
+        return self.queues.postprocess
 
-    def run_forever(self, stop: threading.Event | None = None) -> None:
-        stop = stop or threading.Event()
-        os.environ["AASEE_HOME"] = str(self.settings.home)
-        self.beat()
-        log.info("postprocess worker %s ready", self.name)
-        try:
-            while not stop.is_set():
-                if time.monotonic() - self._last_beat >= self.settings.heartbeat_seconds:
-                    self.beat()
-                try:
-                    task_id = self.queues.postprocess.dequeue(wait=1.0)
-                except QueueError as exc:
-                    log.error("%s; retrying in 5 s", exc)
-                    stop.wait(5)
-                    continue
-                if task_id is not None:
-                    self.run_one(task_id)
-        finally:
-            lifecycle.forget_worker(self.db, self.name)
-            self.db.dispose()
+    def _ready(self) -> str:
+        return f"postprocess worker {self.name} ready"
 
     def run_one(self, task_id: str) -> bool:
         """Postprocess one task; True if it was reported."""

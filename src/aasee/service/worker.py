@@ -26,7 +26,7 @@ from aasee.images.store import ImageError, list_images
 from aasee.service import lifecycle
 from aasee.service.db import Database
 from aasee.service.lifecycle import Claim
-from aasee.service.queue import QueueError, Queues
+from aasee.service.queue import QueueError, Queues, TaskQueue
 from aasee.service.settings import Settings
 from aasee.service.storage import Storage, task_prefix
 
@@ -170,7 +170,66 @@ class Heartbeat:
         return True
 
 
-class SandboxWorker:
+class QueueWorker:
+    """The loop both kinds of worker share: heartbeat, take a task id, handle it, repeat."""
+
+    kind: str
+    settings: Settings
+    name: str
+    db: Database
+    queues: Queues
+    current: str | None
+    images: list[str]
+    _last_beat: float
+
+    def _queue(self) -> TaskQueue:
+        raise NotImplementedError
+
+    def _ready(self) -> str:
+        raise NotImplementedError
+
+    def run_one(self, task_id: str) -> object:
+        raise NotImplementedError
+
+    def beat(self) -> bool:
+        lifecycle.beat_worker(
+            self.db,
+            self.name,
+            self.kind,
+            socket.gethostname(),
+            os.getpid(),
+            self.current,
+            self.images,
+        )
+        self._last_beat = time.monotonic()
+        return True
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Serve the queue until ``stop`` is set or a WorkerStopped arrives."""
+        stop = stop or threading.Event()
+        os.environ["AASEE_HOME"] = str(self.settings.home)
+        self.beat()
+        log.info("%s", self._ready())
+        try:
+            while not stop.is_set():
+                if time.monotonic() - self._last_beat >= self.settings.heartbeat_seconds:
+                    self.beat()
+                try:
+                    task_id = self._queue().dequeue(wait=1.0)
+                except QueueError as exc:
+                    log.error("%s; retrying in 5 s", exc)
+                    stop.wait(5)
+                    continue
+                if task_id is not None:
+                    self.run_one(task_id)
+        finally:
+            lifecycle.forget_worker(self.db, self.name)
+            self.db.dispose()
+
+
+class SandboxWorker(QueueWorker):
+    kind = "sandbox"
+
     def __init__(
         self,
         settings: Settings,
@@ -187,40 +246,11 @@ class SandboxWorker:
         self.current: str | None = None
         self._last_beat = 0.0
 
-    def beat(self) -> bool:
-        lifecycle.beat_worker(
-            self.db,
-            self.name,
-            "sandbox",
-            socket.gethostname(),
-            os.getpid(),
-            self.current,
-            self.images,
-        )
-        self._last_beat = time.monotonic()
-        return True
+    def _queue(self) -> TaskQueue:
+        return self.queues.analysis
 
-    def run_forever(self, stop: threading.Event | None = None) -> None:
-        """Serve the analysis queue until ``stop`` is set or a WorkerStopped arrives."""
-        stop = stop or threading.Event()
-        os.environ["AASEE_HOME"] = str(self.settings.home)
-        self.beat()
-        log.info("sandbox worker %s ready (images: %s)", self.name, ", ".join(self.images))
-        try:
-            while not stop.is_set():
-                if time.monotonic() - self._last_beat >= self.settings.heartbeat_seconds:
-                    self.beat()
-                try:
-                    task_id = self.queues.analysis.dequeue(wait=1.0)
-                except QueueError as exc:
-                    log.error("%s; retrying in 5 s", exc)
-                    stop.wait(5)
-                    continue
-                if task_id is not None:
-                    self.run_one(task_id)
-        finally:
-            lifecycle.forget_worker(self.db, self.name)
-            self.db.dispose()
+    def _ready(self) -> str:
+        return f"sandbox worker {self.name} ready (images: {', '.join(self.images)})"
 
     def run_one(self, task_id: str) -> None:
         claim = lifecycle.claim_for_analysis(self.db, task_id, self.name)
