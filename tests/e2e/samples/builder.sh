@@ -1,8 +1,9 @@
 #!/bin/sh
 # AASEE end-to-end sample: ordinary work that must stay benign. Coreutils over a private work
-# directory, a compiler run (the guest has no C compiler; CPython's byte-code compiler,
-# py_compile and compileall, is the one it has), and a Python program that reads and writes
-# its own files. The markers on stdout show each step really ran.
+# directory, a text file fetched from the (fake) internet and kept, a local program copied and
+# run, a compiler run (the guest has no C compiler; CPython's byte-code compiler, py_compile
+# and compileall, is the one it has), and a Python program that reads and writes its own
+# files. The markers on stdout show each step really ran.
 set -e
 work=$(mktemp -d /tmp/build.XXXXXX)
 cd "$work"
@@ -13,6 +14,11 @@ cp sorted.txt sorted-copy.txt
 head -n 2 sorted.txt
 ls -l
 date +%Y-%m-%d > built-on.txt
+# A download kept as data (piped into a file, never run) and a copy of a local program, run.
+busybox wget -q -O - http://updates.aasee-cdn.example/notes.txt | cat > notes.txt
+echo "notes $(cat notes.txt)"
+cp /bin/true ./mytrue
+./mytrue && echo "local copy ran"
 mkdir src
 cat > src/inventory.py <<'PY'
 """Counts the fruits of the work directory and keeps a small JSON inventory."""

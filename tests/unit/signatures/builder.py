@@ -103,12 +103,19 @@ class Builder:
         mother.children.append(key)
         return key
 
-    def run(self, argv: list[str], parent: str = ROOT, image: str | None = None) -> str:
+    def run(
+        self,
+        argv: list[str],
+        parent: str = ROOT,
+        image: str | None = None,
+        cwd: str | None = None,
+    ) -> str:
         """A child process that executed ``argv`` (program looked up in /usr/bin)."""
         key = self.fork(parent)
         child = self._process(key)
         filename = image or (argv[0] if argv[0].startswith("/") else f"/usr/bin/{argv[0]}")
         child.image, child.argv = filename, argv[:8]
+        child.cwd = cwd
         child.comm = posixpath.basename(filename)[:15]
         child.execs.append(
             ExecRecord(time=self.tick(), filename=filename, argv=argv[:8], argc=len(argv))
@@ -125,6 +132,10 @@ class Builder:
         process.image, process.argv = filename, argv
         process.comm = posixpath.basename(filename)[:15]
         process.execs.append(ExecRecord(time=self.tick(), filename=filename, argv=argv))
+
+    def end(self, key: str) -> None:
+        """The process ``key`` exits now."""
+        self._process(key).exit = self.tick()
 
     def rename_process(self, key: str, comm: str) -> None:
         self._process(key).comm = comm

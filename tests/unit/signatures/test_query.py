@@ -8,6 +8,7 @@ from aasee.processing.signatures.commands import (
     inline_code,
     parse_shell,
     program_name,
+    program_source,
     script_argument,
 )
 from aasee.processing.signatures.facts import domain_label, looks_random, mode_value
@@ -55,6 +56,58 @@ class TestShellText:
         assert script_argument("python3", ("-m", "pip")) is None
         assert script_argument("ls", ("/tmp",)) is None
         assert program_name("/bin/busybox", ["busybox", "wget", "-q", "u"]) == ("wget", ("-q", "u"))
+
+
+class TestProgramSource:
+    """Where an interpreter takes its program from, read the way the interpreter reads it."""
+
+    @pytest.mark.parametrize(
+        ("name", "args", "kind", "value"),
+        [
+            ("sh", ("/tmp/a.sh", "x"), "file", "/tmp/a.sh"),
+            ("sh", ("-e", "/tmp/a.sh"), "file", "/tmp/a.sh"),  # errexit, not code
+            ("bash", ("-xo", "pipefail", "b.sh"), "file", "b.sh"),
+            ("bash", ("+o", "posix", "b.sh"), "file", "b.sh"),
+            ("bash", ("--rcfile", "/tmp/rc", "b.sh"), "file", "b.sh"),
+            ("sh", ("--", "/tmp/-x.sh"), "file", "/tmp/-x.sh"),
+            ("sh", ("-ce", "id", "/tmp/a.sh"), "code", "id"),
+            ("sh", ("-c", "rm /tmp/a.sh", "/tmp/a.sh"), "code", "rm /tmp/a.sh"),
+            ("sh", ("-s", "/tmp/a.sh"), "stdin", ""),
+            ("bash", (), "stdin", ""),
+            ("python3", ("-W", "ignore", "/tmp/b.py"), "file", "/tmp/b.py"),
+            ("python3", ("-uWignore", "/tmp/b.py"), "file", "/tmp/b.py"),
+            ("python3.11", ("-X", "dev", "-B", "b.py"), "file", "b.py"),
+            ("python3", ("-m", "pip", "install", "x"), "module", "pip"),
+            ("python3", ("-mpip",), "module", "pip"),
+            ("python3", ("-uc", "print(1)", "x.py"), "code", "print(1)"),
+            ("python3", ("-", "x.py"), "stdin", ""),
+            ("perl", ("-wle", "print 1"), "code", "print 1"),
+            ("perl", ("-I/tmp/e", "/tmp/x.pl"), "file", "/tmp/x.pl"),
+            ("perl", ("-pie", "s/a/b/", "f"), "file", "s/a/b/"),  # -i takes "e" as suffix
+            ("php", ("-c", "/tmp/php.ini", "/srv/app.php"), "file", "/srv/app.php"),
+            ("php", ("-f", "/tmp/x.php"), "file", "/tmp/x.php"),
+            ("php", ("-r", "echo 1;"), "code", "echo 1;"),
+            ("node", ("-r", "dotenv/config", "/tmp/x.js"), "file", "/tmp/x.js"),
+            ("node", ("--eval=1",), "code", "1"),
+            ("ruby", ("-r", "socket", "/tmp/x.rb"), "file", "/tmp/x.rb"),
+        ],
+    )
+    def test_sources(self, name: str, args: tuple[str, ...], kind: str, value: str) -> None:
+        source = program_source(name, args)
+        assert source is not None and (source.kind, source.value) == (kind, value)
+        assert script_argument(name, args) == (value if kind == "file" else None)
+
+    def test_no_program(self) -> None:
+        assert program_source("bash", ("--version",)) is None
+        assert program_source("python3", ("-V",)) is None
+        assert program_source("ls", ("/tmp",)) is None
+        assert program_source("busybox", ()) is None
+
+    def test_runs_resolve_scripts_against_the_directory(self) -> None:
+        b = Builder()
+        b.run(["sh", "-e", "./x.sh"], image="/usr/bin/sh", cwd="/var/tmp")
+        runs = [(r.item.path, r.item.interpreter) for r in ReportIndex(b.build()).runs()]
+        assert runs == [("/tmp/sample", ""), ("/usr/bin/sh", ""), ("/var/tmp/x.sh", "sh")]
 
 
 class TestPaths:

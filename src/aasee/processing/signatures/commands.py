@@ -19,10 +19,12 @@ __all__ = [
     "SHELLS",
     "Command",
     "ShellScript",
+    "ProgramSource",
     "inline_code",
     "is_interpreter",
     "parse_shell",
     "program_name",
+    "program_source",
     "script_argument",
 ]
 
@@ -109,18 +111,159 @@ def inline_code(name: str, args: tuple[str, ...]) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class ProgramSource:
+    """Where an interpreter takes the program it runs from."""
+
+    kind: Literal["file", "code", "module", "stdin"]
+    value: str = ""
+    """The script path as given (``file``), the code (``code``) or the module (``module``)."""
+
+
+@dataclass(frozen=True)
+class _Syntax:
+    """How one interpreter's command line names its program (only what tells file from not)."""
+
+    code: frozenset[str]
+    """Options whose value is code to run (``-c``, ``-e``, ``--eval``)."""
+    module: frozenset[str] = frozenset()
+    """Options whose value is a module or library to run (``python -m``)."""
+    stdin: frozenset[str] = frozenset()
+    """Options that make it read the program from standard input (``sh -s``)."""
+    valued: frozenset[str] = frozenset()
+    """Other options that take the next argument as their value unless attached."""
+    script: frozenset[str] = frozenset()
+    """Options whose value is the script file (``php -f FILE``)."""
+    info: frozenset[str] = frozenset({"--version", "--help"})
+    """Options after which it prints something about itself and runs nothing."""
+    clusters: bool = True
+    """Single-letter options may be combined (``-ec``, ``-uWignore``)."""
+
+
+_SHELL_SYNTAX = _Syntax(
+    code=frozenset({"-c"}),
+    stdin=frozenset({"-s"}),
+    valued=frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"}),
+)
+_SYNTAX = {
+    "python": _Syntax(
+        code=frozenset({"-c"}),
+        module=frozenset({"-m"}),
+        valued=frozenset({"-W", "-X", "--check-hash-based-pycs"}),
+        info=frozenset({"--version", "-V", "-VV", "--help", "-h", "-?", "--help-all"}),
+    ),
+    "perl": _Syntax(code=frozenset({"-e", "-E"}), info=frozenset({"-v", "-V", "-h"})),
+    "ruby": _Syntax(
+        code=frozenset({"-e"}), valued=frozenset({"-I", "-r", "-C", "-E", "-F", "-K", "-T"})
+    ),
+    "node": _Syntax(
+        code=frozenset({"-e", "--eval", "-p", "--print"}),
+        valued=frozenset(
+            {
+                "-r",
+                "--require",
+                "--import",
+                "--loader",
+                "--experimental-loader",
+                "-C",
+                "--conditions",
+                "--input-type",
+                "--env-file",
+                "--title",
+            }
+        ),  # fmt: skip
+        info=frozenset({"-v", "--version", "-h", "--help"}),
+        clusters=False,
+    ),
+    "php": _Syntax(
+        code=frozenset({"-r", "-R", "-B", "-E"}),
+        stdin=frozenset({"-a"}),
+        valued=frozenset({"-c", "-d", "-z", "-t", "-S"}),
+        script=frozenset({"-f"}),
+        info=frozenset({"-v", "--version", "-h", "--help", "-i", "--info", "-m", "--modules"}),
+    ),
+    "lua": _Syntax(code=frozenset({"-e"}), module=frozenset({"-l"})),
+    "tclsh": _Syntax(code=frozenset(), clusters=False),
+}
+# Letters that take the rest of a perl option cluster as their value (-I/dir, -MMod, -i.bak);
+# -l and -0 take only the octal digits that follow them.
+_PERL_ATTACHED = frozenset("IMmixdDC")
+_PERL_DIGITS = frozenset("l0")
+
+
+def _syntax(name: str) -> _Syntax | None:
+    if name in SHELLS:
+        return _SHELL_SYNTAX if name != "busybox" else None
+    return _SYNTAX.get(name.rstrip("0123456789."))
+
+
+def _cluster_option(syntax: _Syntax, arg: str, base: str) -> tuple[str | None, str | None]:
+    """The option of a cluster that matters (``-ec`` -> ``-c``) and its attached value, if
+    any (``-uWignore`` -> ``-W``, ``ignore``)."""
+    wanted = syntax.code | syntax.module | syntax.stdin | syntax.script | syntax.valued
+    k = 1
+    while k < len(arg):
+        letter, rest = arg[k], arg[k + 1 :]
+        if arg[0] + letter in wanted:
+            return arg[0] + letter, rest or None
+        if base == "perl" and letter in _PERL_ATTACHED:
+            return None, rest or None  # the rest of the cluster is this option's value
+        if base == "perl" and letter in _PERL_DIGITS:
+            k += len(rest) - len(rest.lstrip("01234567"))
+        k += 1
+    return None, None
+
+
+def program_source(name: str, args: tuple[str, ...]) -> ProgramSource | None:
+    """Where the interpreter ``name`` run with ``args`` takes its program from.
+
+    ``None`` when ``name`` is not an interpreter or the command line runs nothing (``--help``,
+    ``--version``). Options are read the way the interpreter reads them, so ``sh -e x.sh``
+    runs the file ``x.sh``, ``python3 -W ignore x.py`` the file ``x.py``, ``sh -c CODE x``
+    code, ``python3 -m pkg`` a module, and ``sh``, ``sh -s`` or ``python3 -`` standard input.
+    """
+    syntax = _syntax(name)
+    if syntax is None:
+        return None
+    base = name.rstrip("0123456789.")
+    args = args[:64]
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if arg == "--":
+            return ProgramSource("file", following) if following else ProgramSource("stdin")
+        if arg == "-":
+            return ProgramSource("stdin")
+        if not arg.startswith(("-", "+")) or (arg.startswith("+") and name not in SHELLS):
+            return ProgramSource("file", arg)
+        if arg in syntax.info:
+            return None
+        option: str | None = arg
+        attached: str | None = None
+        if arg.startswith("--") and "=" in arg:
+            option, attached = arg.split("=", 1)
+        elif syntax.clusters and not arg.startswith("--") and len(arg) > 2:
+            option, attached = _cluster_option(syntax, arg, base)
+            if syntax is _SHELL_SYNTAX:
+                attached = None  # shell letters take no attached value: "-ce CODE"
+        value = attached if attached is not None else following
+        if option in syntax.code:
+            return ProgramSource("code", value)
+        if option in syntax.module:
+            return ProgramSource("module", value)
+        if option in syntax.stdin:
+            return ProgramSource("stdin")
+        if option in syntax.script:
+            return ProgramSource("file", value) if value else None
+        i += 2 if option in syntax.valued and attached is None else 1
+    return ProgramSource("stdin")
+
+
 def script_argument(name: str, args: tuple[str, ...]) -> str | None:
     """The script file an interpreter was given (``sh x.sh``, ``python3 x.py``), if any."""
-    if not is_interpreter(name):
-        return None
-    for arg in args:
-        if arg in ("-c", "-e", "-m", "-r", "-E", "--command") or (
-            name in SHELLS and arg.startswith("-") and not arg.startswith("--") and "c" in arg
-        ):
-            return None  # code or a module on the command line, not a file
-        if not arg.startswith("-"):
-            return arg
-    return None
+    source = program_source(name, args)
+    return source.value if source is not None and source.kind == "file" else None
 
 
 def _tokens(line: str) -> list[str]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from ..text import printable
 from .commands import Command, inline_code, parse_shell, program_name, script_argument
 from .models import Evidence
+from .provenance import Download, Provenance
 
 if TYPE_CHECKING:
     from ..models import (
@@ -41,6 +42,7 @@ __all__ = [
     "FileKind",
     "Found",
     "InlineCode",
+    "ProgramRun",
     "ReportIndex",
     "StaticFile",
     "SyscallUse",
@@ -123,6 +125,22 @@ class InlineCode:
     language: str
     code: str
     command: Command
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramRun:
+    """A file run as a program: executed, or handed to an interpreter as the script it runs."""
+
+    path: str
+    time: float
+    interpreter: str = ""
+    """The interpreter (``sh``, ``python3``) when the file was its script; empty for an exec."""
+
+    @property
+    def summary(self) -> str:
+        if self.interpreter:
+            return f"ran {self.path} with {self.interpreter}"
+        return f"executed {self.path}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,24 +294,55 @@ class ReportIndex:
 
     @cached_property
     def _programs(self) -> dict[str, frozenset[str]]:
-        programs: dict[str, frozenset[str]] = {}
-        for process in self.report.processes:
-            found = set(self._images.get(process.key, ()))
-            for run in process.execs:
-                name, args = program_name(run.filename, run.argv)
-                script = script_argument(name, args)
-                if script is not None:
-                    found.add(posixpath.normpath(posixpath.join(process.cwd or "/", script)))
-            programs[process.key] = frozenset(found)
-        return programs
+        programs: dict[str, set[str]] = {k: set(v) for k, v in self._images.items()}
+        for run in self._runs:
+            if run.process is not None:
+                programs.setdefault(run.process, set()).add(run.item.path)
+        return {key: frozenset(paths) for key, paths in programs.items()}
 
     def programs(self, key: str | None) -> frozenset[str]:
         """What the process ran: the files it executed and the scripts it gave interpreters."""
         return self._programs.get(key, frozenset()) if key is not None else frozenset()
 
+    @cached_property
+    def _children(self) -> dict[str, list[Process]]:
+        children: dict[str, list[Process]] = {}
+        for process in self.report.processes:
+            if process.parent is not None:
+                children.setdefault(process.parent, []).append(process)
+        return children
+
+    def children(self, key: str | None) -> list[Process]:
+        """The processes ``key`` started, in report order."""
+        return self._children.get(key, []) if key is not None else []
+
     # --- programs run ------------------------------------------------------------------
     def execs(self) -> list[Found[ExecRecord]]:
         return self._execs
+
+    @cached_property
+    def _runs(self) -> list[Found[ProgramRun]]:
+        found: list[Found[ProgramRun]] = []
+        for run in self._execs:
+            record = run.item
+            found.append(
+                Found(ProgramRun(record.filename, record.time), run.ref, run.process, run.pid)
+            )
+            name, args = program_name(record.filename, record.argv)
+            script = script_argument(name, args)
+            if script:
+                process = self.process(run.process)
+                cwd = (process.cwd if process is not None else None) or "/"
+                path = posixpath.normpath(posixpath.join(cwd, script))
+                found.append(
+                    Found(ProgramRun(path, record.time, name), run.ref, run.process, run.pid)
+                )
+        return found
+
+    def runs(self) -> list[Found[ProgramRun]]:
+        """Files run as programs: each exec, and each script handed to an interpreter
+        (``sh x.sh``, ``python3 -u x.py``, resolved against the process's directory)."""
+        return self._runs
 
     @cached_property
     def _execs(self) -> list[Found[ExecRecord]]:
@@ -406,6 +455,16 @@ class ReportIndex:
             *self.files_named("renamed", names),
             *self.files_named("links", names),
         ]
+
+    @cached_property
+    def provenance(self) -> Provenance:
+        """Where files' data came from: downloads, followed through renames, copies, pipes."""
+        return Provenance(self)
+
+    @property
+    def downloads(self) -> dict[str, Download]:
+        """Paths that came to hold data fetched from the network (see :mod:`.provenance`)."""
+        return self.provenance.downloads
 
     @cached_property
     def created_paths(self) -> frozenset[str]:

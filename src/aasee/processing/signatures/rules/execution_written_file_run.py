@@ -1,4 +1,5 @@
-"""A program the sample wrote during the analysis is executed (a compile and run looks the same)."""
+"""A program or script the sample wrote during the analysis is run (a compile and run looks
+the same)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ class WrittenFileRun(Signature):
     id = "execution_written_file_run"
     name = "Runs a file it wrote"
     description = (
-        "Executes a file that a process of the sample wrote earlier: a dropped payload, or "
-        "simply a program it compiled. Informational on its own."
+        "Executes a file that a process of the sample wrote earlier, or hands it to an "
+        "interpreter as its script: a dropped payload, or simply a program it compiled or a "
+        "script it generated. Informational on its own."
     )
     severity = "low"
     category = "execution"
@@ -25,7 +27,7 @@ class WrittenFileRun(Signature):
             path = found.item.dst if hasattr(found.item, "dst") else found.item.path
             if found.item.ok is not False:
                 written[path] = min(found.item.time, written.get(path, found.item.time))
-        for run in ctx.execs():
-            since = written.get(run.item.filename)
+        for run in ctx.runs():
+            since = written.get(run.item.path)
             if since is not None and since <= run.item.time:
-                yield run.evidence(f"executed {run.item.filename}, written during the analysis")
+                yield run.evidence(f"{run.item.summary}, written during the analysis")

@@ -37,9 +37,9 @@ class HiddenTempFiles(Signature):
     id = "stealth_hidden_tmp_directory"
     name = "Hides files under a dot-name in a temporary directory"
     description = (
-        "Creates a directory or writes or runs a file whose name starts with a dot under /tmp, "
-        "/var/tmp or /dev/shm (the X server's own .X11-unix and the like excepted): out of "
-        "sight of a plain ls."
+        "Creates a directory or writes or runs (executes, or hands to an interpreter) a file "
+        "whose name starts with a dot under /tmp, /var/tmp or /dev/shm (the X server's own "
+        ".X11-unix and the like excepted): out of sight of a plain ls."
     )
     severity = "medium"
     category = "stealth"
@@ -53,6 +53,6 @@ class HiddenTempFiles(Signature):
             path = found.item.dst if hasattr(found.item, "dst") else found.item.path
             if hidden_name(path):
                 yield found.evidence(file_summary(found))
-        for run in ctx.execs():
-            if hidden_name(run.item.filename):
-                yield run.evidence(f"executed {run.item.filename}")
+        for run in ctx.runs():
+            if hidden_name(run.item.path):
+                yield run.evidence(run.item.summary)
