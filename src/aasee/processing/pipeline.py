@@ -217,9 +217,9 @@ def process_directory(
             logger.exception("HTML report failed")
             report.errors.append(f"HTML report failed: {type(exc).__name__}: {exc}")
         seconds["html"] = round(time.perf_counter() - start, 4)
-    write_report(report, out_dir / "report.json")
     data = report_dict(report)
     validate_report(data)
+    write_report(data, out_dir / "report.json")
     return ProcessingResult(report, data, seconds)
 
 

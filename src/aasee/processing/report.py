@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -169,9 +169,10 @@ def report_dict(report: Report) -> dict[str, Any]:
     return data
 
 
-def write_report(report: Report, path: str | os.PathLike[str]) -> None:
-    """Write the report as indented UTF-8 JSON, replacing ``path`` atomically."""
-    text = json.dumps(report_dict(report), indent=2, ensure_ascii=False)
+def write_report(report: Report | Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write the report (a model or its :func:`report_dict`) as indented UTF-8 JSON, atomically."""
+    data = report_dict(report) if isinstance(report, Report) else report
+    text = json.dumps(data, indent=2, ensure_ascii=False)
     target = Path(path)
     fd, temporary = tempfile.mkstemp(prefix=".report-", suffix=".json", dir=target.parent)
     try:
@@ -214,8 +215,31 @@ def report_errors(data: Mapping[str, Any]) -> list[str]:
     return found
 
 
+@lru_cache(maxsize=1)
+def _compiled_validator() -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    # fastjsonschema knows drafts up to 7; the schema uses no keyword newer than that, and
+    # the jsonschema (2020-12) check below is the authority whenever this one objects.
+    schema = dict(load_schema(), **{"$schema": "http://json-schema.org/draft-07/schema#"})
+    validator: Callable[[Any], Any] = fastjsonschema.compile(schema)
+    return validator
+
+
 def validate_report(data: Mapping[str, Any]) -> None:
-    """Raise :class:`ReportValidationError` unless ``data`` matches the report schema."""
+    """Raise :class:`ReportValidationError` unless ``data`` matches the report schema.
+
+    A compiled validator takes the common case (a valid report) about ten times faster than
+    walking the schema; any objection is then listed in full by the reference validator.
+    """
+    import fastjsonschema
+
+    try:
+        _compiled_validator()(data)
+        return
+    except fastjsonschema.JsonSchemaException:
+        pass
     found = report_errors(data)
     if found:
         raise ReportValidationError(found)
+    raise ReportValidationError(["the compiled validator refused what the reference accepts"])
