@@ -1,5 +1,6 @@
 """Benchmark: setting up and tearing down one analysis network (namespace, tap, nftables)
-and its fake internet, the per-analysis cost that the fake network adds.
+and its fake internet, the per-analysis cost that the fake network adds; and the network of an
+internet run (namespace, tap, veth uplink, NAT and host rules).
 
     python bench/network.py [--runs 10] [--json FILE]
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from aasee.contexts.libvirt_qemu import qemu_user
 from aasee.contexts.network import SandboxNetwork
+from aasee.contexts.uplink import InternetUplink
 
 
 def main() -> None:
@@ -54,6 +57,7 @@ def main() -> None:
             t0 = time.monotonic()
             network.remove()
             teardowns.append(time.monotonic() - t0)
+    internet_setups, internet_teardowns = _internet_runs(args.runs, uid, gid)
     result = {
         "runs": args.runs,
         "network_setup_s": round(statistics.median(setups), 3),
@@ -61,6 +65,8 @@ def main() -> None:
         "fake_internet_stop_s": round(statistics.median(stops), 3),
         "network_teardown_s": round(statistics.median(teardowns), 3),
         "first_start_s (creates the TLS certificate)": round(starts[0], 3),
+        "internet_network_setup_s": round(statistics.median(internet_setups), 3),
+        "internet_network_teardown_s": round(statistics.median(internet_teardowns), 3),
     }
     for key, value in result.items():
         print(f"{key:48} {value}")
@@ -68,6 +74,29 @@ def main() -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2))
     print(f"written {target}")
+
+
+def _internet_runs(runs: int, uid: int, gid: int) -> tuple[list[float], list[float]]:
+    """The same for --network internet, leaving by one end of a veth pair that goes nowhere."""
+    uplink_name = "aebenchup0"
+    subprocess.run(
+        ["ip", "link", "add", uplink_name, "type", "veth", "peer", "name", "aebenchup1"],
+        check=True,
+    )
+    setups, teardowns = [], []
+    try:
+        uplink = InternetUplink(interface=uplink_name, dns="192.0.2.53")
+        for _ in range(runs):
+            network = SandboxNetwork(str(uuid.uuid4()), uid, gid, uplink=uplink)
+            t0 = time.monotonic()
+            network.create()
+            setups.append(time.monotonic() - t0)
+            t0 = time.monotonic()
+            network.remove()
+            teardowns.append(time.monotonic() - t0)
+    finally:
+        subprocess.run(["ip", "link", "del", uplink_name], check=False)
+    return setups, teardowns
 
 
 if __name__ == "__main__":
