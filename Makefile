@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev \
 	pkg-config gcc libc6-dev debootstrap e2fsprogs cpio kmod file libmagic1 iproute2 \
-	util-linux procps nftables openssl chromium redis-server
+	util-linux procps nftables openssl chromium redis-server postgresql
 DEMO_TIMEOUT ?= 20
 WORKERS ?= 1
 PORT ?= 8000

@@ -1,14 +1,13 @@
 """Fixtures of the service tests: real SQLite files, a real storage folder and a real huey
 SQLite queue, all in a temporary directory; a guest image's metadata so submissions are
-accepted (no VM is booted by these tests)."""
+accepted (no VM is booted by these tests); and, for the tests that ask for them, a real
+redis-server and a real PostgreSQL server of the session (``servers.py``)."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import pytest
 from aasee.processing.run_meta import RunMeta, write_run_meta
 from aasee.service.facade import TaskService
 from aasee.service.settings import Settings
+
+from .servers import PostgresServer, ServerUnavailable, postgres_server, redis_server
 
 IMAGE = "debian-bookworm-amd64"
 TRACE = Path(__file__).parents[1] / "data" / "trace-basic.log"
@@ -98,22 +99,19 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a unix socket in a temporary directory."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
-    folder = tmp_path_factory.mktemp("redis")
-    sock = folder / "redis.sock"
-    process = subprocess.Popen(
-        [binary, "--port", "0", "--unixsocket", str(sock), "--dir", str(folder), "--save", ""],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not sock.exists():
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            pytest.fail("redis-server did not start")
-        time.sleep(0.05)
-    yield f"unix://{sock}?db=0"
-    process.terminate()
-    process.wait(10)
+    try:
+        with redis_server(tmp_path_factory.mktemp("redis")) as url:
+            yield url
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server of this test session (unix socket only); its session time zone
+    is not UTC, so a time stored or compared without its zone would show."""
+    try:
+        with postgres_server(timezone="America/New_York") as server:
+            yield server
+    except ServerUnavailable as exc:
+        pytest.fail(f"PostgreSQL is needed by these tests: {exc}")

@@ -28,11 +28,11 @@ from typing import Any, Generic, Literal, TypeVar
 
 import pyzipper  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from aasee.service import lifecycle, tokens
-from aasee.service.db import Database, DatabaseError, ensure_schema
+from aasee.service.db import Database, DatabaseError, ensure_schema, storable
 from aasee.service.lifecycle import STATUSES, TaskStatus
 from aasee.service.models import Task, WorkerHeartbeat, utcnow
 from aasee.service.queue import QueueError, Queues
@@ -287,6 +287,8 @@ class TaskService:
     # --- reading --------------------------------------------------------------------------
 
     def get(self, task_id: str) -> TaskView | None:
+        if not storable(task_id):
+            return None
         with self.db.read() as session:
             task = session.get(Task, task_id)
             return None if task is None else _view(task)
@@ -322,6 +324,8 @@ class TaskService:
         if name:
             escaped = name[:255].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(Task.filename.ilike(f"%{escaped}%", escape="\\"))
+            if not storable(name):
+                query = query.where(false())  # no stored name holds a NUL
         for bound in (since, until):
             if bound is not None and bound.tzinfo is None:
                 raise ValueError("since/until must carry a time zone (UTC recommended)")
@@ -354,6 +358,8 @@ class TaskService:
     # --- changes --------------------------------------------------------------------------
 
     def delete(self, task_id: str) -> bool:
+        if not storable(task_id):
+            return False
         with self.db.read() as session:
             if session.get(Task, task_id) is None:
                 return False
@@ -513,6 +519,9 @@ class TaskService:
 
     def revoke_token(self, name: str) -> bool:
         return tokens.revoke_token(self.db, name)
+
+    def token_created(self, name: str) -> datetime | None:
+        return tokens.token_created(self.db, name)
 
     def list_tokens(self) -> builtins.list[dict[str, Any]]:
         return tokens.list_tokens(self.db)

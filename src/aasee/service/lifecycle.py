@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from aasee.images.store import ImageError, list_images
-from aasee.service.db import Database
+from aasee.service.db import Database, storable
 from aasee.service.models import Task, WorkerHeartbeat, utcnow
 from aasee.service.queue import QueueError, Queues
 from aasee.service.settings import Settings
@@ -65,6 +65,10 @@ def _fail(task: Task, reason: str) -> None:
 
 
 def _locked(session: Session, task_id: str) -> Task | None:
+    # Claims are by id and wait for the row (short transactions): SKIP LOCKED here would drop
+    # a live queue message whenever the reaper happened to hold the row.
+    if not storable(task_id):
+        return None
     return session.get(Task, task_id, with_for_update=True)
 
 
@@ -218,6 +222,8 @@ def _retry_or_fail(task: Task, reason: str, retries: int) -> str:
 
 
 def exists(db: Database, task_id: str) -> bool:
+    if not storable(task_id):
+        return False
     with db.read() as session:
         return session.get(Task, task_id) is not None
 
@@ -333,7 +339,9 @@ def reap(
 ) -> ReapResult:
     """Find tasks whose worker went silent or whose queue message was lost; fix them.
 
-    Safe to run in several processes at once: each change is a guarded transaction.
+    Safe to run in several processes at once: each change is a guarded transaction, and rows
+    another pass (or a worker) holds are skipped (``SKIP LOCKED`` on PostgreSQL) rather than
+    waited for, so passes on several hosts neither queue up nor deadlock.
     """
     now = now or utcnow()
     horizon = now - timedelta(seconds=settings.stale_after_seconds)
@@ -344,7 +352,7 @@ def reap(
         stale = session.scalars(
             select(Task)
             .where(Task.status.in_(ACQUIRING), Task.heartbeat < horizon)
-            .with_for_update()
+            .with_for_update(skip_locked=True)
         ).all()
         for task in stale:
             silence = (now - (task.heartbeat or now)).total_seconds()
@@ -360,7 +368,7 @@ def reap(
                 Task.worker.is_not(None),
                 Task.heartbeat < horizon,
             )
-            .with_for_update()
+            .with_for_update(skip_locked=True)
         ).all()
         for task in stuck:
             reason = f"postprocess worker {task.worker} stopped responding"
@@ -442,7 +450,7 @@ def _resend_lost(db: Database, queues: Queues, horizon: datetime, now: datetime)
             waiting = session.scalars(
                 select(Task)
                 .where(Task.status == status, Task.worker.is_(None), Task.enqueued < horizon)
-                .with_for_update()
+                .with_for_update(skip_locked=True)
             ).all()
             for task in waiting:
                 task.enqueued = now

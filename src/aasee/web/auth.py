@@ -9,8 +9,7 @@ request checks that the token they were opened with still exists.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -50,15 +49,8 @@ class LoginRequired(Exception):
 
 def token_stamp(service: TaskService, name: str) -> str | None:
     """The creation stamp of the active token called ``name``, or None if there is none."""
-    for entry in service.list_tokens():
-        if entry.get("name") == name and not entry.get("revoked"):
-            return _stamp(entry)
-    return None
-
-
-def _stamp(entry: dict[str, Any]) -> str:
-    created = entry.get("created")
-    return created.isoformat() if isinstance(created, datetime) else str(created)
+    created = service.token_created(name)
+    return None if created is None else created.isoformat()
 
 
 def session_of(request: Request, state: WebState) -> Session | None:

@@ -13,8 +13,6 @@ import pytest
 from pydantic import BaseModel
 
 from aasee.processing import models
-from aasee.processing.signatures import models as signature_models
-from aasee.processing.static import models as static_models
 from aasee.processing.models import AnalysisMeta, Report, Sample
 from aasee.processing.report import (
     OUTPUT_EXCERPT,
@@ -27,6 +25,8 @@ from aasee.processing.report import (
     validate_report,
     write_report,
 )
+from aasee.processing.signatures import models as signature_models
+from aasee.processing.static import models as static_models
 
 from .tracegen import started, wire_ipv4, wire_port
 

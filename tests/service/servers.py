@@ -1,0 +1,231 @@
+"""Throwaway real servers for tests: PostgreSQL, Redis and an S3 API (moto), each started in a
+temporary folder, reachable only from this host, and stopped and removed on the way out.
+
+``postgres_server()`` runs ``initdb`` and ``postgres`` from the Debian package ``postgresql``
+(as the ``postgres`` system user when the tests run as root, because PostgreSQL refuses to run
+as root), listening only on a unix socket in its folder. It yields a ``PostgresServer`` that
+hands out fresh databases: empty ones (``empty_database``) for migration tests, and copies of
+a migrated template (``migrated_database``) that cost a file copy instead of a migration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+START_SECONDS = 30.0
+STOP_SECONDS = 30.0
+
+
+class ServerUnavailable(Exception):
+    """The server's program is not installed or cannot run here; the message says which."""
+
+
+def _die_with_parent() -> None:
+    # Runs in the child just before exec: a test process killed hard takes its servers along.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
+
+
+def postgres_bindir() -> Path:
+    """The folder of ``initdb`` and ``postgres`` (Debian keeps them out of $PATH)."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if candidates:
+        return candidates[-1].parent
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    raise ServerUnavailable("PostgreSQL is not installed (Debian package postgresql)")
+
+
+def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class PostgresServer:
+    """A running throwaway PostgreSQL; database URLs for SQLAlchemy (psycopg 3)."""
+
+    socket_dir: Path
+    user: str = "postgres"
+    _names: Iterator[int] = field(default_factory=itertools.count)
+    _template: str | None = None
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://{self.user}@/{database}?host={self.socket_dir}"
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            dbname="postgres", user=self.user, host=str(self.socket_dir), autocommit=True
+        ) as connection:
+            connection.execute(sql)
+
+    def _create(self, template: str = "template1") -> str:
+        name = f"t{os.getpid()}_{next(self._names)}"
+        self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return name
+
+    def empty_database(self) -> str:
+        return self.url(self._create())
+
+    def migrated_database(self) -> str:
+        """A new database at the head revision (a copy of one migrated once)."""
+        if self._template is None:
+            from aasee.service.db import upgrade
+
+            template = self._create()
+            upgrade(self.url(template))
+            self._template = template
+        return self.url(self._create(self._template))
+
+
+@contextlib.contextmanager
+def postgres_server(timezone: str = "UTC") -> Iterator[PostgresServer]:
+    """initdb + postgres in a fresh folder under /tmp (short: unix socket paths are bounded);
+    ``timezone`` is the server's session default, to show stored times do not depend on it."""
+    bindir = postgres_bindir()
+    as_user: str | None = None
+    if os.geteuid() == 0:
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError as exc:
+            raise ServerUnavailable("running as root and there is no postgres user") from exc
+        as_user = "postgres"
+    base = Path(tempfile.mkdtemp(prefix="aasee-pg-", dir="/tmp"))
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        if as_user is not None:
+            os.chown(base, account.pw_uid, account.pw_gid)
+        data = base / "data"
+        log = base / "server.log"
+        subprocess.run(
+            [
+                str(bindir / "initdb"),
+                "--pgdata",
+                str(data),
+                "--username",
+                "postgres",
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+                "--no-sync",
+            ],
+            user=as_user,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=base,
+        )
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [
+                    str(bindir / "postgres"),
+                    "-D",
+                    str(data),
+                    "-k",
+                    str(base),
+                    "-c",
+                    "listen_addresses=",
+                    "-c",
+                    f"timezone={timezone}",
+                    # A throwaway server: durability is not wanted, speed is.
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=200",
+                ],
+                user=as_user,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=base,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - started from the test's thread
+            )
+        _wait_ready(bindir, base, process, log)
+        yield PostgresServer(base)
+    finally:
+        if process is not None:
+            _stop(process, signal.SIGINT)  # "fast" shutdown: disconnects clients, then exits
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _wait_ready(
+    bindir: Path, socket_dir: Path, process: subprocess.Popen[bytes], log: Path
+) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerUnavailable(f"postgres exited at start:\n{log.read_text()[-3000:]}")
+        ready = subprocess.run(
+            [str(bindir / "pg_isready"), "-q", "-h", str(socket_dir), "-U", "postgres"],
+            check=False,
+        )
+        if ready.returncode == 0:
+            return
+        time.sleep(0.1)
+    raise ServerUnavailable(f"postgres not ready after {START_SECONDS:.0f} s:\n{log.read_text()}")
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """A real redis-server on a unix socket in ``folder`` (no TCP port); yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServerUnavailable("redis-server is not installed (Debian package redis-server)")
+    sock = folder / "redis.sock"
+    process = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(sock), "--dir", str(folder), "--save", ""],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509
+    )
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while not sock.exists():
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise ServerUnavailable("redis-server did not start")
+            time.sleep(0.05)
+        yield f"unix://{sock}?db=0"
+    finally:
+        _stop(process, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[str]:
+    """A real S3 HTTP API (moto) on 127.0.0.1 and a free port; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
