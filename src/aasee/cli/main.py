@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from aasee import __version__
+from aasee.cli import client_commands, export_commands, service_commands
 from aasee.cli.summary_view import render_summary
 
 console = Console(stderr=True, soft_wrap=True)
@@ -494,20 +495,9 @@ def cleanup() -> None:
         out.print(f"VM still running: {name}")
 
 
-def _register_commands() -> None:
-    import importlib
-
-    for module in ("export_commands", "service_commands", "client_commands"):
-        try:
-            commands = importlib.import_module(f"aasee.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"aasee.cli.{module}":
-                raise
-            continue
-        commands.register(main)
-
-
-_register_commands()
+# Service, client and export commands live in modules of their own.
+for _commands in (export_commands, service_commands, client_commands):
+    _commands.register(main)
 
 if __name__ == "__main__":
     main()
