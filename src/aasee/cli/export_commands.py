@@ -8,14 +8,13 @@ not JSON, or not valid against the report schema.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 from pydantic import ValidationError
 
+from aasee.processing.atomic import write_atomic
 from aasee.processing.exports import FORMATS, export
 from aasee.processing.html import write_html
 from aasee.processing.models import Report
@@ -74,18 +73,6 @@ def _invalid(path: Path, problems: list[str]) -> str:
     return f"{path} is not a valid report ({len(problems)} problems):\n  {shown}{more}"
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent or Path("."))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 @click.command("export")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
@@ -109,7 +96,7 @@ def export_command(directory: Path, fmt: str, out: Path | None) -> None:
         sys.stdout.write(text)
         return
     try:
-        _write_text(out, text)
+        write_atomic(out, text)
     except OSError as exc:
         raise ReportInputError(f"cannot write {out}: {exc}") from None
     click.echo(f"{fmt} export written to {out}", err=True)

@@ -167,30 +167,11 @@ def analyze(
 
 def _internet_uplink() -> Any:
     """The uplink the server configuration allows, or exit: never enabled by a sample option."""
-    from aasee.contexts.uplink import InternetUplink, UplinkError
-    from aasee.service.settings import SettingsError, load_settings
+    from aasee.service.settings import SettingsError, internet_uplink, load_settings
 
     try:
-        settings = load_settings()
+        return internet_uplink(load_settings())
     except SettingsError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_BAD_INPUT)
-    if not settings.internet_enabled:
-        console.print(
-            "[red]error:[/red] network mode 'internet' is disabled: it can only be enabled in "
-            "the server configuration (internet_enabled = true, internet_uplink, internet_dns "
-            "in $AASEE_CONFIG or /etc/aasee/aasee.toml), never per sample"
-        )
-        sys.exit(EXIT_BAD_INPUT)
-    if not settings.internet_uplink or not settings.internet_dns:
-        console.print(
-            "[red]error:[/red] internet_enabled is set but internet_uplink (the host interface "
-            "to leave by) or internet_dns (the resolver the guest's DNS goes to) is missing"
-        )
-        sys.exit(EXIT_BAD_INPUT)
-    try:
-        return InternetUplink(interface=settings.internet_uplink, dns=settings.internet_dns)
-    except UplinkError as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_BAD_INPUT)
 

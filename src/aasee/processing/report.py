@@ -13,13 +13,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_atomic
 from .behaviour import Limits
 from .models import AnalysisMeta, Report, Sample
 from .plugins.base import Plugin, ProcessingContext
@@ -172,19 +172,7 @@ def report_dict(report: Report) -> dict[str, Any]:
 def write_report(report: Report | Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write the report (a model or its :func:`report_dict`) as indented UTF-8 JSON, atomically."""
     data = report_dict(report) if isinstance(report, Report) else report
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    target = Path(path)
-    fd, temporary = tempfile.mkstemp(prefix=".report-", suffix=".json", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.write("\n")
-        os.replace(temporary, target)
-    except BaseException:
-        # Readers must never see a half-written report; only the temporary file is removed.
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    write_atomic(Path(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 @lru_cache(maxsize=1)

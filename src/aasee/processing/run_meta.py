@@ -8,13 +8,12 @@ without the VM or the process that ran it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError
 
+from .atomic import write_atomic
 from .modelbase import StrictModel
 
 __all__ = ["RUN_META", "SAMPLE_COPY", "RunMeta", "RunMetaError", "read_run_meta", "write_run_meta"]
@@ -58,16 +57,7 @@ class RunMeta(StrictModel):
 
 def write_run_meta(meta: RunMeta, out_dir: Path) -> Path:
     target = out_dir / RUN_META
-    fd, temporary = tempfile.mkstemp(prefix=".run-", suffix=".json", dir=out_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(meta.model_dump_json(indent=2))
-            handle.write("\n")
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    write_atomic(target, meta.model_dump_json(indent=2) + "\n")
     return target
 
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import posixpath
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aasee.guest.client import AgentClient, AgentError, GuestFile
 from aasee.guest.protocol import MAX_GET_BYTES
+from aasee.processing.atomic import write_atomic
 from aasee.processing.behaviour import Behaviour, BehaviourBuilder
 from aasee.processing.models import DroppedFile, FileAccess, FileCreate, FileLink
 from aasee.processing.trace_parser import TraceEvent, TraceParser, read_trace_lines
@@ -339,25 +338,9 @@ def _store(store: Path, sha256: str, data: bytes) -> None:
     target = store / sha256
     if target.is_file():
         return  # content-addressed: the same bytes are already there
-    fd, partial = tempfile.mkstemp(dir=store, prefix=".part-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(fd, ARTEFACT_MODE)
-            handle.write(data)
-        os.replace(partial, target)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+    write_atomic(target, data, ARTEFACT_MODE)
 
 
 def _write_json(path: Path, entries: list[dict[str, Any]]) -> None:
     checked = [DroppedFile.model_validate(e).model_dump(exclude={"static"}) for e in entries]
-    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(fd, ARTEFACT_MODE)
-            json.dump(checked, handle, indent=2)
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(checked, indent=2), ARTEFACT_MODE)

@@ -44,6 +44,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from aasee.contexts.uplink import InternetUplink, UplinkError
+
 DEFAULT_HOME = Path("/var/lib/aasee")
 DEFAULT_CONFIG = Path("/etc/aasee/aasee.toml")
 ENV_OVERRIDES = {
@@ -177,3 +179,26 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
             for err in exc.errors()
         )
         raise SettingsError(f"invalid settings (file {config_path}): {problems}") from exc
+
+
+def internet_uplink(settings: Settings) -> InternetUplink:
+    """The uplink ``--network internet`` runs leave by; only these settings can provide one.
+
+    Raises :class:`SettingsError` when internet runs are not enabled, or enabled without the
+    interface or resolver, or with invalid ones.
+    """
+    if not settings.internet_enabled:
+        raise SettingsError(
+            "network mode 'internet' is disabled: it can only be enabled in the server "
+            "configuration (internet_enabled = true, internet_uplink, internet_dns in "
+            "$AASEE_CONFIG or /etc/aasee/aasee.toml), never per sample"
+        )
+    if not settings.internet_uplink or not settings.internet_dns:
+        raise SettingsError(
+            "internet_enabled is set but internet_uplink (the host interface to leave by) or "
+            "internet_dns (the resolver the guest's DNS goes to) is missing"
+        )
+    try:
+        return InternetUplink(interface=settings.internet_uplink, dns=settings.internet_dns)
+    except UplinkError as exc:
+        raise SettingsError(str(exc)) from exc

@@ -27,7 +27,7 @@ from aasee.service import lifecycle
 from aasee.service.db import Database
 from aasee.service.lifecycle import Claim
 from aasee.service.queue import QueueError, Queues, TaskQueue
-from aasee.service.settings import Settings
+from aasee.service.settings import Settings, SettingsError, internet_uplink
 from aasee.service.storage import Storage, task_prefix
 
 log = logging.getLogger(__name__)
@@ -67,17 +67,14 @@ def run_acquisition(
     run_id: str,
 ) -> None:
     """The real acquisition: one VM run through ``aasee.service.analysis``."""
-    from aasee.contexts.uplink import InternetUplink
     from aasee.service.analysis import AnalysisOptions, SampleError, run_analysis
 
     uplink = None
     if options["network"] == "internet":
-        if not (settings.internet_enabled and settings.internet_uplink and settings.internet_dns):
-            raise NotRetryable("network mode 'internet' is not enabled on this worker")
         try:
-            uplink = InternetUplink(settings.internet_uplink, settings.internet_dns)
-        except ValueError as exc:
-            raise NotRetryable(f"internet uplink settings are invalid: {exc}") from exc
+            uplink = internet_uplink(settings)
+        except SettingsError as exc:
+            raise NotRetryable(f"this worker cannot run it: {exc}") from exc
     analysis_options = AnalysisOptions(
         timeout=float(options["timeout"]),
         image=str(options["image"]),

@@ -8,8 +8,6 @@ run or phone home. Every value reaches the template as plain text and Jinja's au
 
 from __future__ import annotations
 
-import os
-import tempfile
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -18,6 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ... import __version__
+from ..atomic import write_atomic
 from ..models import SCHEMA_VERSION, Report
 from .page import build_page
 
@@ -63,15 +62,4 @@ def render_html(report: Report) -> str:
 
 def write_html(report: Report, path: Path) -> None:
     """Write the rendered report to ``path``, replacing it atomically."""
-    text = render_html(report)
-    target = Path(path)
-    fd, temporary = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        # Readers must never see a half-written page; only the temporary file is removed.
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    write_atomic(Path(path), render_html(report))
