@@ -177,10 +177,14 @@ class LiveServer:
 
 
 @contextmanager
-def running(app: FastAPI) -> Iterator[LiveServer]:
-    """``app`` under a real uvicorn on a free loopback port, in a thread, while in the block."""
+def running(app: FastAPI, receive_buffer: int | None = None) -> Iterator[LiveServer]:
+    """``app`` under a real uvicorn on a free loopback port, in a thread, while in the block.
+    ``receive_buffer`` fixes the kernel's receive buffer of the connections it accepts (instead
+    of the host's own, autotuned, sizes)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if receive_buffer is not None:  # inherited by accepted sockets; set before listen()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 from aasee.contexts.libvirt_qemu import list_sandbox_domains
 from aasee.contexts.network import list_sandbox_namespaces
 from aasee.contexts.qemu_process import list_qemu_sandboxes
-from aasee.images.store import GuestImage, aasee_home
+from aasee.images.store import GuestImage
 
 from .conftest import leftovers
 
@@ -85,13 +86,17 @@ def test_sigkill_leaves_nothing_after_cleanup(
     while time.monotonic() < deadline and vms():
         time.sleep(0.2)
     assert not vms()
+    # What the killed process could not remove: its run directory (and its namespace).
+    left = sorted(set(leftovers()[1]) - set(before[1]))
+    assert left, "the killed analysis left no run directory: nothing for cleanup to do"
     result = subprocess.run(
         [sys.executable, "-m", "aasee.cli.main", "cleanup"],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert "removed" in result.stdout
+    removed = re.search(r"removed (\d+) stale run directories", result.stdout)
+    assert removed, result.stdout
+    assert int(removed.group(1)) >= len(left), result.stdout
+    assert not set(leftovers()[1]) & set(left), "cleanup left the run directory"
     assert not set(list_sandbox_namespaces()) - before_netns, "network namespace left"
-    runs = aasee_home() / "runs"
-    assert sorted(p.name for p in runs.iterdir()) == before[1] if runs.is_dir() else True

@@ -1,4 +1,8 @@
-"""The `aasee` command as a user runs it: exit codes, messages, nothing left behind."""
+"""The `aasee` command as a user runs it: exit codes, messages, nothing left behind.
+
+All of them are ``vm`` tests: the quick ones check for leftover VMs through libvirt (which
+starts libvirtd), the others build the image, make a ready snapshot or boot the guest.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from aasee.images.store import GuestImage
 
 AASEE = [sys.executable, "-m", "aasee.cli.main"]
 DEMO = Path(__file__).resolve().parents[2] / "src/aasee/demo/dropper.sh"
+pytestmark = pytest.mark.vm
 
 
 def aasee(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -53,7 +58,6 @@ def test_missing_image_is_a_clear_error(tmp_path: Path, no_leftovers: None) -> N
     assert "aasee image build" in result.stderr
 
 
-@pytest.mark.vm
 def test_hook_that_fails_to_load_is_reported_and_cleaned_up(
     guest_image: GuestImage, tmp_path: Path, no_leftovers: None
 ) -> None:
@@ -64,7 +68,6 @@ def test_hook_that_fails_to_load_is_reported_and_cleaned_up(
     assert "aasee.hooks.nonexistent.GhostHook" in result.stderr
 
 
-@pytest.mark.vm
 def test_demo_sample_end_to_end(
     guest_image: GuestImage, tmp_path: Path, no_leftovers: None
 ) -> None:

@@ -13,6 +13,7 @@ from aasee.images.providers import (
 from aasee.images.store import GuestImage, ImageError
 
 
+@pytest.mark.vm  # builds the guest image
 def test_dummy_provider_by_name_and_by_path(guest_image: GuestImage) -> None:
     by_name = DummyProvider(guest_image.name, {}).image
     by_json = DummyProvider(str(guest_image.disk.with_suffix(".json")), {}).image
@@ -20,6 +21,7 @@ def test_dummy_provider_by_name_and_by_path(guest_image: GuestImage) -> None:
     assert by_name.disk == by_json.disk == by_disk.disk == guest_image.disk
 
 
+@pytest.mark.vm  # builds the guest image, starts libvirtd
 def test_libvirt_pool_provider_finds_the_volume(guest_image: GuestImage) -> None:
     pool = register_pool()
     provider = provider_from_config(

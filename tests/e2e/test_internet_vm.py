@@ -22,7 +22,7 @@ from aasee.contexts.network import enter, list_sandbox_namespaces
 from aasee.contexts.uplink import list_host_tables
 from aasee.images.store import GuestImage
 
-from .test_network_vm import _host_address, _Listener, _tcp_destinations
+from .test_network_vm import _Listener, _tcp_destinations, own_host_address
 
 AASEE = [sys.executable, "-m", "aasee.cli.main"]
 UPSTREAM_HOST_IP = "198.51.100.1"
@@ -136,11 +136,20 @@ def test_internet_is_refused_without_server_configuration(tmp_path: Path) -> Non
         assert not (tmp_path / "o" / "report.json").exists()
 
 
+@pytest.fixture
+def host_ip() -> Iterator[str]:
+    with own_host_address() as address:
+        yield address
+
+
 @pytest.mark.vm
 def test_guest_reaches_the_upstream_and_never_the_host(
-    guest_image: GuestImage, upstream: _Upstream, tmp_path: Path, no_leftovers: None
+    guest_image: GuestImage,
+    upstream: _Upstream,
+    host_ip: str,
+    tmp_path: Path,
+    no_leftovers: None,
 ) -> None:
-    host_ip = _host_address()
     public, loopback, uplink_own = (
         _Listener(host_ip),
         _Listener("127.0.0.1"),

@@ -6,30 +6,46 @@ import json
 import socket
 import subprocess
 import threading
+import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dpkt
 import pytest
 
 from aasee.contexts.network import list_sandbox_namespaces
 from aasee.images.store import GuestImage
-from aasee.service.analysis import AnalysisOptions, run_analysis
+from aasee.service.analysis import MAX_VMS, AnalysisOptions, run_analysis
 
 pytestmark = pytest.mark.vm
 
 
-def _host_address() -> str:
-    """The host's own address on its real interface (not loopback)."""
-    out = subprocess.run(
-        ["ip", "-4", "-o", "addr", "show", "scope", "global"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    for line in out.splitlines():
-        return line.split()[3].split("/")[0]
-    pytest.skip("the host has no global IPv4 address")
+@contextmanager
+def own_host_address() -> Iterator[str]:
+    """A global IPv4 address of this host that the test adds itself, on an interface of its
+    own (a bridge without ports: the dummy driver is not in every kernel) in its own network
+    namespace, the one the sandbox is started from; removed afterwards. The test does not
+    depend on the host having such an address."""
+    tag = uuid.uuid4().hex[:8]
+    link = f"aht{tag}"
+    address = f"192.0.2.{2 + int(tag, 16) % 250}"  # TEST-NET-1: never a real peer
+    subprocess.run(["ip", "link", "add", link, "type", "bridge"], check=True, capture_output=True)
+    try:
+        for argv in (["addr", "add", f"{address}/32", "dev", link], ["link", "set", link, "up"]):
+            subprocess.run(["ip", *argv], check=True, capture_output=True)
+        shown = subprocess.run(
+            ["ip", "-4", "-o", "addr", "show", "dev", link, "scope", "global"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert f" {address}/32 " in shown, shown
+        yield address
+    finally:
+        subprocess.run(["ip", "link", "del", link], check=False, capture_output=True)
 
 
 class _Listener:
@@ -64,8 +80,14 @@ class _Listener:
 
 
 @pytest.fixture
-def host_services() -> Iterator[tuple[_Listener, _Listener]]:
-    public, loopback = _Listener(_host_address()), _Listener("127.0.0.1")
+def host_ip() -> Iterator[str]:
+    with own_host_address() as address:
+        yield address
+
+
+@pytest.fixture
+def host_services(host_ip: str) -> Iterator[tuple[_Listener, _Listener]]:
+    public, loopback = _Listener(host_ip), _Listener("127.0.0.1")
     yield public, loopback
     public.close()
     loopback.close()
@@ -83,12 +105,12 @@ def _tcp_destinations(pcap: Path) -> set[tuple[str, int]]:
 
 def test_guest_reaches_nothing_real(
     guest_image: GuestImage,
+    host_ip: str,
     host_services: tuple[_Listener, _Listener],
     tmp_path: Path,
     no_leftovers: None,
 ) -> None:
     public, loopback = host_services
-    host_ip = _host_address()
     sample = tmp_path / "probe.py"
     sample.write_text(
         "#!/usr/bin/python3\n"
@@ -113,44 +135,91 @@ def test_guest_reaches_nothing_real(
     assert any(r["service"] == "catchall_tcp" for r in records)
 
 
+def _run_ended(phases: list[tuple[str, float]]) -> float:
+    """When the host ended the sample's run: the first phase reported after it."""
+    running = [index for index, (phase, _) in enumerate(phases) if phase == "running sample"]
+    assert running and running[-1] + 1 < len(phases), phases
+    return phases[running[-1] + 1][1]
+
+
 def test_concurrent_guests_cannot_reach_each_other(
     guest_image: GuestImage, tmp_path: Path, no_leftovers: None
 ) -> None:
+    assert MAX_VMS >= 2, "this host runs one VM at a time (AASEE_MAX_VMS): nothing to overlap"
     listener = tmp_path / "listener.py"
+    # Listens on the port for as long as its VM runs; says so, and names anyone who connects.
     listener.write_text(
         "#!/usr/bin/python3\n"
         "import socket\n"
-        "s = socket.socket(); s.bind(('0.0.0.0', 7777)); s.listen(4); s.settimeout(15)\n"
-        "try:\n"
-        "    c, a = s.accept(); print('ACCEPTED', a)\n"
-        "except OSError as exc:\n"
-        "    print('NOBODY', exc)\n"
+        "s = socket.socket(); s.bind(('0.0.0.0', 7777)); s.listen(4)\n"
+        "print('LISTENING', flush=True)\n"
+        "while True:\n"
+        "    c, a = s.accept(); print('ACCEPTED', a, flush=True); c.close()\n"
     )
     caller = tmp_path / "caller.py"
     caller.write_text(
         "#!/usr/bin/python3\n"
-        "import socket, time\n"
-        "time.sleep(2)\n"
+        "import socket\n"
         "for host in ('10.0.2.15', '10.0.2.16', '10.0.2.2'):\n"
         "    try:\n"
         "        s = socket.create_connection((host, 7777), timeout=3)\n"
-        "        s.sendall(b'knock'); print(host, 'CONNECTED')\n"
+        "        s.sendall(b'knock'); print(host, 'CONNECTED', flush=True)\n"
         "    except OSError as exc:\n"
-        "        print(host, 'ERROR', exc)\n"
+        "        print(host, 'ERROR', exc, flush=True)\n"
+        "print('CALLER DONE', flush=True)\n"
     )
-    results: dict[str, dict] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    errors: dict[str, BaseException] = {}
+    phases: dict[str, list[tuple[str, float]]] = {"listener": [], "caller": []}
 
-    def run(sample: Path) -> None:
-        results[sample.stem] = run_analysis(
-            sample, tmp_path / sample.stem, AnalysisOptions(timeout=20)
-        ).report
+    def run(sample: Path, options: AnalysisOptions) -> None:
+        seen = phases[sample.stem]
 
-    threads = [threading.Thread(target=run, args=(s,)) for s in (listener, caller)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(300)
-    assert "NOBODY" in results["listener"]["output"]["stdout"], results["listener"]["output"]
+        def progress(phase: str, _fraction: float | None) -> None:
+            seen.append((phase, time.monotonic()))  # each phase and when the host saw it
+
+        try:
+            result = run_analysis(sample, tmp_path / sample.stem, options, progress=progress)
+            assert result.report is not None
+            reports[sample.stem] = result.report
+        except BaseException as exc:  # re-raised in the test's own thread below
+            errors[sample.stem] = exc
+
+    # The listener's VM runs until its timeout; the caller starts once the listener listens,
+    # and its run (stop_on_exit) must lie wholly inside the listener's.
+    first = threading.Thread(target=run, args=(listener, AnalysisOptions(timeout=45)))
+    first.start()
+    listening = tmp_path / "listener" / "stdout.txt"
+    deadline = time.monotonic() + 300
+    while not (listening.is_file() and "LISTENING" in listening.read_text()):
+        assert first.is_alive(), errors.get("listener") or "the listener's analysis ended early"
+        assert time.monotonic() < deadline, "the listener never started listening"
+        time.sleep(0.2)
+    listening_since = time.monotonic()
+    second = threading.Thread(
+        target=run, args=(caller, AnalysisOptions(timeout=30, stop_on_exit=True))
+    )
+    second.start()
+    for thread in (second, first):
+        thread.join(400)
+        assert not thread.is_alive(), "an analysis did not finish"
+    for name, error in errors.items():
+        raise AssertionError(f"the {name}'s analysis failed: {error!r}") from error
+    assert set(reports) == {"listener", "caller"}
+
+    # Both ran: each sample started and printed what it did.
+    called = reports["caller"]["output"]["stdout"]
+    assert all(f"{host} " in called for host in ("10.0.2.15", "10.0.2.16", "10.0.2.2")), called
+    assert "CALLER DONE" in called, called
+    heard = reports["listener"]["output"]["stdout"]
+    assert "LISTENING" in heard, heard
+    # They overlapped: the caller's whole run happened while the listener listened (its
+    # sample runs until its VM is powered off, after the end of its run).
+    caller_start = phases["caller"][0][1]
+    assert listening_since <= caller_start, phases
+    assert _run_ended(phases["caller"]) <= _run_ended(phases["listener"]), phases
+    # And the listener never heard from it.
+    assert "ACCEPTED" not in heard, heard
 
 
 def test_network_objects_are_gone_after_runs(guest_image: GuestImage, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Fixtures of the service tests: real SQLite files, a real storage folder and a real huey
 SQLite queue, all in a temporary directory; a guest image's metadata so submissions are
 accepted (no VM is booted by these tests); and, for the tests that ask for them, a real
-redis-server and a real PostgreSQL server of the session (``servers.py``)."""
+redis-server and a real PostgreSQL server of the session (``servers.py``), which fail the test
+when they cannot run (``make install`` installs both)."""
 
 from __future__ import annotations
 
@@ -59,9 +60,32 @@ def make_settings(root: Path, **fields: object) -> Settings:
     return Settings.model_validate(values)
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def backend_database_url(request: pytest.FixtureRequest, backend: str) -> str | None:
+    """The database of one test on ``backend``: None for the embedded SQLite one (made in the
+    test's home on first use), a fresh migrated database of the session's PostgreSQL server."""
+    if backend == "sqlite":
+        return None
+    assert backend == "postgresql", backend
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.migrated_database()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def database_url() -> str | None:
+    """The database of the ``settings`` fixture: the embedded SQLite one. The modules whose
+    tests run on both backends override this fixture with one parametrized over
+    ``BACKENDS`` (each test id then names its backend); test_postgresql.py with PostgreSQL."""
+    return None
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    if database_url is None:
+        return make_settings(tmp_path)
+    return make_settings(tmp_path, database_url=database_url)
 
 
 @pytest.fixture
@@ -103,7 +127,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with redis_server(tmp_path_factory.mktemp("redis")) as url:
             yield url
     except ServerUnavailable as exc:
-        pytest.skip(str(exc))
+        pytest.fail(f"Redis is needed by these tests: {exc}")
 
 
 @pytest.fixture(scope="session")

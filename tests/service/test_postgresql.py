@@ -1,11 +1,11 @@
-"""The service on a real PostgreSQL server (a throwaway one, see ``servers.py``).
+"""The service on a real PostgreSQL server (a throwaway one, see ``servers.py``), where it
+differs from SQLite.
 
 ``aasee db upgrade`` builds the schema of an empty database and it matches the ORM models;
 upgrades started at once are serialised; PostgreSQL's own rules (time zones, JSON, VARCHAR
-lengths, no NUL in text, row locks) are checked; and the facade, lifecycle and worker test
-suites (``test_facade``, ``test_lifecycle``, ``test_workers``) run here again unchanged, on
-PostgreSQL: this module's ``settings`` fixture overrides the SQLite one of ``conftest.py`` for
-the tests it imports.
+lengths, no NUL in text, row locks) are checked. The facade, lifecycle and worker tests
+(``test_facade``, ``test_lifecycle``, ``test_workers``) run on both SQLite and PostgreSQL
+through their own parametrized ``database_url`` fixture, not here.
 """
 
 from __future__ import annotations
@@ -28,19 +28,15 @@ from aasee.service.db import Database, DatabaseError, current_revision, ensure_s
 from aasee.service.db import upgrade as upgrade_database
 from aasee.service.facade import SubmitOptions, TaskService
 from aasee.service.models import Base, Task, utcnow
-from aasee.service.settings import Settings
 
-from .conftest import make_settings
+from .conftest import backend_database_url
 from .servers import PostgresServer
-from .test_facade import *  # noqa: F403 - the same tests, on PostgreSQL
-from .test_lifecycle import *  # noqa: F403
-from .test_workers import *  # noqa: F403
 
 
 @pytest.fixture
-def settings(tmp_path: Path, postgres: PostgresServer) -> Settings:
+def database_url(request: pytest.FixtureRequest) -> str | None:
     """Overrides conftest's: a fresh migrated PostgreSQL database per test."""
-    return make_settings(tmp_path, database_url=postgres.migrated_database())
+    return backend_database_url(request, "postgresql")
 
 
 @pytest.fixture
@@ -114,6 +110,7 @@ def test_plain_postgresql_url_uses_psycopg(postgres: PostgresServer) -> None:
 
 
 def test_times_are_utc_whatever_the_server_time_zone(service: TaskService) -> None:
+    assert service.db.engine.dialect.name == "postgresql"
     with service.db.read() as session:
         zone = session.execute(text("SHOW timezone")).scalar()
     assert zone == "America/New_York"  # the throwaway server's default (see conftest)

@@ -11,10 +11,27 @@ from aasee.core import Context, ContextBase, Event, EventBus
 from .sample_hooks import RecordingContext
 
 
-def journaling_context(fail_on: frozenset[str] = frozenset()) -> RecordingContext:
+def journaling_context(
+    fail_on: frozenset[str] = frozenset(), ready_for: str = "poweron"
+) -> RecordingContext:
+    """A journaling context brought into a state that allows ``ready_for``, journal empty."""
     context = RecordingContext("env-1", fail_on=fail_on)
+    for step in PREREQUISITES[ready_for]:
+        getattr(context, step)()
+    context.journal.clear()
     context.subscribe("*", lambda event: context.journal.append(event.name))
     return context
+
+
+# What brings a fresh context into a state where the action is allowed.
+PREREQUISITES: dict[str, tuple[str, ...]] = {
+    "poweron": (),
+    "pause": ("poweron",),
+    "resume": ("poweron", "pause"),
+    "poweroff": ("poweron",),
+    "shutdown": ("poweron",),
+    "restart": ("poweron",),
+}
 
 
 ACTIONS: list[tuple[str, Callable[[RecordingContext], None]]] = [
@@ -23,6 +40,7 @@ ACTIONS: list[tuple[str, Callable[[RecordingContext], None]]] = [
     ("resume", lambda context: context.resume()),
     ("poweroff", lambda context: context.poweroff()),
     ("shutdown", lambda context: context.shutdown()),
+    ("restart", lambda context: context.restart()),
 ]
 
 
@@ -42,19 +60,20 @@ def test_context_base_is_abstract() -> None:
 def test_action_is_wrapped_in_pre_and_post_events(
     action: str, call: Callable[[RecordingContext], None]
 ) -> None:
-    context = journaling_context()
+    context = journaling_context(ready_for=action)
     call(context)
-    assert context.journal == [f"pre_{action}", f"_{action}", f"post_{action}"]
+    implementation = ["_poweroff", "_poweron"] if action == "restart" else [f"_{action}"]
+    assert context.journal == [f"pre_{action}", *implementation, f"post_{action}"]
 
 
 def test_full_lifecycle_order() -> None:
     context = journaling_context()
-    for _, call in ACTIONS:
-        call(context)
+    # Every action once, in an order each state allows (shutdown needs a second boot).
+    order = ["poweron", "pause", "resume", "poweroff", "poweron", "shutdown"]
+    for action in order:
+        getattr(context, action)()
     assert context.journal == [
-        entry
-        for action, _ in ACTIONS
-        for entry in (f"pre_{action}", f"_{action}", f"post_{action}")
+        entry for action in order for entry in (f"pre_{action}", f"_{action}", f"post_{action}")
     ]
 
 
@@ -62,15 +81,17 @@ def test_full_lifecycle_order() -> None:
 def test_failing_action_fires_no_post_event_and_propagates(
     action: str, call: Callable[[RecordingContext], None]
 ) -> None:
-    context = journaling_context(fail_on=frozenset({f"_{action}"}))
-    with pytest.raises(RuntimeError, match=f"_{action} failed"):
+    failing = "_poweroff" if action == "restart" else f"_{action}"
+    context = journaling_context(fail_on=frozenset({failing}), ready_for=action)
+    with pytest.raises(RuntimeError, match=f"{failing} failed"):
         call(context)
-    assert context.journal == [f"pre_{action}", f"_{action}"]
+    assert context.journal == [f"pre_{action}", failing]
     assert context.bus.errors == []
 
 
 def test_shutdown_passes_timeout_through() -> None:
     context = RecordingContext("env-1")
+    context.poweron()
     seen: list[Event] = []
     context.subscribe("pre_shutdown", seen.append)
     context.shutdown(timeout=12.5)
@@ -128,5 +149,12 @@ def test_default_cleanup_does_nothing() -> None:
         def _shutdown(self, timeout: float | None) -> None: ...
 
     context = Minimal("env-1")
-    context.cleanup()
+    seen: list[str] = []
+    context.subscribe("*", lambda event: seen.append(event.name))
+    assert context.cleanup() is None
+    assert seen == []  # no event, nothing released
+    # The context (and the bus it owns) still works after the default cleanup.
     context.poweron()
+    assert seen == ["pre_poweron", "post_poweron"]
+    context.poweroff()
+    assert seen == ["pre_poweron", "post_poweron", "pre_poweroff", "post_poweroff"]

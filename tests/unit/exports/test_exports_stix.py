@@ -7,7 +7,15 @@ import json
 from typing import Any
 
 import stix2
-from html_reports import C2_NAME, PUBLIC_IP, SAMPLE_SHA256, basic_report, hostile_report, rich_dict
+from html_reports import (
+    C2_NAME,
+    HOSTILE,
+    PUBLIC_IP,
+    SAMPLE_SHA256,
+    basic_report,
+    hostile_report,
+    rich_dict,
+)
 
 from aasee.processing.exports import export, stix_bundle
 from aasee.processing.exports_stix import pattern_literal
@@ -29,8 +37,7 @@ def _by_type(bundle: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def test_bundle_parses_and_refers_only_to_its_objects() -> None:
-    bundle = _bundle(rich_dict())
+def _assert_parses_and_refers_only_to_its_objects(bundle: dict[str, Any]) -> None:
     parsed = _parse(bundle)
     assert parsed.type == "bundle" and len(parsed.objects) == len(bundle["objects"])
     ids = {o["id"] for o in bundle["objects"]}
@@ -40,6 +47,10 @@ def test_bundle_parses_and_refers_only_to_its_objects() -> None:
             refs = value if key.endswith("_refs") else [value] if key.endswith("_ref") else []
             for ref in refs:
                 assert ref in ids, f"{obj['id']} {key} -> {ref}"
+
+
+def test_bundle_parses_and_refers_only_to_its_objects() -> None:
+    _assert_parses_and_refers_only_to_its_objects(_bundle(rich_dict()))
 
 
 def test_malware_analysis_and_sample() -> None:
@@ -127,7 +138,19 @@ def test_basic_report_without_capture_or_verdict() -> None:
 
 
 def test_hostile_report_still_parses() -> None:
-    _parse(stix_bundle(hostile_report()))
+    bundle = stix_bundle(hostile_report())
+    _assert_parses_and_refers_only_to_its_objects(bundle)
+    objects = _by_type(bundle)
+    (analysis,) = objects["malware-analysis"]
+    assert analysis["result"] == "malicious"
+    # Hostile names are never made observables or indicators; the clean ones still are.
+    assert objects["domain-name"] and objects["indicator"]
+    for obj in bundle["objects"]:
+        if obj["type"] in ("domain-name", "ipv4-addr", "url"):
+            assert HOSTILE not in obj["value"] and "<" not in obj["value"], obj
+            assert " " not in obj["value"] and "\x00" not in obj["value"], obj
+        if obj["type"] == "indicator":
+            assert HOSTILE not in obj["pattern"] and "\x00" not in obj["pattern"], obj
 
 
 def test_pattern_literals_escape_quotes_and_backslashes() -> None:

@@ -50,17 +50,16 @@ def test_tcp_capture_stops_at_the_limit(cert_dir: Path, tmp_path: Path) -> None:
 def test_tcp_silent_client_times_out(cert_dir: Path, tmp_path: Path) -> None:
     log = tmp_path / "silent.jsonl"
     config = make_config(cert_dir, limits={"catchall_timeout": 0.3})
-    with FakeInternet(config, log) as internet, connect(internet, "catchall_tcp") as sock:
-        started = time.monotonic()
+    # The server's timeout closes the connection: the client would give up after its own 5 s.
+    with FakeInternet(config, log) as internet, connect(internet, "catchall_tcp", 5) as sock:
         assert recv_all(sock) == b""
-        assert time.monotonic() - started < 3
         record = wait_record(log, event("catchall_tcp", "connection"))
     assert record["captured"] == 0 and record["ended"] == "timeout"
 
 
 def test_connection_cap(cert_dir: Path, tmp_path: Path) -> None:
     log = tmp_path / "cap.jsonl"
-    config = make_config(cert_dir, limits={"max_connections": 2, "catchall_timeout": 10.0})
+    config = make_config(cert_dir, limits={"max_connections": 2, "catchall_timeout": 600.0})
     with FakeInternet(config, log) as internet:
         held = [connect(internet, "catchall_tcp") for _ in range(2)]
         try:
@@ -68,10 +67,10 @@ def test_connection_cap(cert_dir: Path, tmp_path: Path) -> None:
             while internet.stats()["catchall_tcp"]["active"] < 2:
                 assert time.monotonic() < deadline
                 time.sleep(0.01)
-            with connect(internet, "catchall_tcp") as extra:
-                started = time.monotonic()
+            # Closed at once, not after the server's 600 s timeout: the client gives up
+            # after its own 5 s.
+            with connect(internet, "catchall_tcp", 5) as extra:
                 assert recv_all(extra) == b""
-                assert time.monotonic() - started < 2  # closed at once, not after the timeout
             stats = internet.stats()["catchall_tcp"]
             assert stats["rejected"] == 1
             assert stats["connections"] == 3

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -94,14 +93,18 @@ def test_an_honest_guest_is_believed(channel: tuple[AgentClient, socket.socket])
     assert not client.protocol_errors
 
 
+# The calls below are given an hour: one that waited for its timeout instead of failing at
+# once would never return within the test's own limit.
+PATIENT = 3600.0
+
+
+@pytest.mark.timeout(60)
 def test_more_than_the_cap_fails_at_once(channel: tuple[AgentClient, socket.socket]) -> None:
     client, guest = channel
     # Floods past the cap and never replies: the client must not wait for the timeout.
     _play(guest, lambda r: [protocol.encode_file(r["id"], b"x" * 600) for _ in range(50)])
-    start = time.monotonic()
     with pytest.raises(AgentError, match="more than the 1000-byte cap"):
-        client.get_file(PATH, cap=1000, timeout=20)
-    assert time.monotonic() - start < 5
+        client.get_file(PATH, cap=1000, timeout=PATIENT)
 
 
 def _misrouted(request: dict[str, Any]) -> list[bytes]:
@@ -222,14 +225,13 @@ def test_bad_requests_are_refused_before_asking(
         client.get_file(path, cap=cap, timeout=1)
 
 
+@pytest.mark.timeout(60)
 def test_an_agent_of_another_build_fails_fast_and_says_what_to_do(
     channel: tuple[AgentClient, socket.socket],
 ) -> None:
     client, guest = channel
     old = protocol.HEADER.pack(protocol.MAGIC, protocol.VERSION - 1, protocol.KIND_JSON, 2)
     guest.sendall(old + b"{}")
-    start = time.monotonic()
     for _ in range(2):  # the waiting request and every later one
         with pytest.raises(AgentError, match="rebuild it with `aasee image build`"):
-            client.wait_ready(timeout=20)
-    assert time.monotonic() - start < 5
+            client.wait_ready(timeout=PATIENT)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from .tracegen import (
     wire_ipv6,
     wire_port,
 )
+from .work import grows_linearly
 
 BASIC = Path(__file__).parents[2] / "data" / "trace-basic.log"
 
@@ -177,13 +177,16 @@ class TestProcesses:
 
     def test_forged_forks_at_one_instant_stay_cheap(self) -> None:
         fork = record(10, "sched_process_fork", "comm=a pid=10 child_comm=a child_pid=11", ts=20.0)
-        lines = started(10).lines + [fork] * 5000
-        begun = time.perf_counter()
-        result = behaviour(lines, 10)
-        assert time.perf_counter() - begun < 5.0
+
+        def forks(count: int) -> Behaviour:
+            return behaviour(started(10).lines + [fork] * count, 10)
+
+        result = forks(5000)
         keys = [p.key for p in result.processes]
         assert len(keys) == len(set(keys)) == 5001
         assert keys[-1] == "11@20.000000#5000"
+        # Each repeat costs the same: twice the forks, twice the work (not four times).
+        grows_linearly(forks, 1000, slack=1.05)
 
     def test_deep_tree_is_bounded(self) -> None:
         trace = started(1000)

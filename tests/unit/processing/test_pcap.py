@@ -6,7 +6,7 @@ import hashlib
 import random
 import socket
 import struct
-import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from aasee.processing.pcap import PcapLimits, PcapNetwork, analyse_pcap
 from aasee.processing.report import build_report, report_dict, validate_report
 
 from .tracegen import started, wire_ipv4, wire_port
+from .work import grows_linearly, lines_run
 
 GUEST = "10.0.2.15"
 GUEST6 = "fec0::5054:ff:fe12:3456"
@@ -583,9 +584,8 @@ class TestHostile:
         cap = PcapBuilder()
         cap.udp(DNS_SERVER, 53, GUEST, 40001, looping)
         cap.udp(DNS_SERVER, 53, GUEST, 40001, header + question)
-        start = time.monotonic()
-        result = analyse_pcap(cap.write(tmp_path / "loop.pcap"))
-        assert time.monotonic() - start < 1
+        # A pointer loop is given up after a few hops: little work, not a spin.
+        result, _ = lines_run(lambda: analyse_pcap(cap.write(tmp_path / "loop.pcap")), 10_000)
         assert result.capture.dns_malformed == 2
         assert result.dns == [] and len(result.flows) == 1
 
@@ -598,14 +598,21 @@ class TestHostile:
         for offset in range(0, len(stream), 1448):
             chunk = stream[offset : offset + 1448]
             cap.tcp(GUEST, 45000, "192.0.2.9", 80, ACK, seq=1 + offset, data=chunk)
-        start = time.monotonic()
-        result = analyse_pcap(cap.write(tmp_path / "big.pcap"))
-        assert time.monotonic() - start < 5
+        path = cap.write(tmp_path / "big.pcap")
+        del cap, stream
+        # Bounded in memory: the analysis never holds the upload (nor half of it).
+        tracemalloc.start()
+        try:
+            result = analyse_pcap(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < size // 2, peak
         (request,) = result.http
         assert request.body_truncated
         assert request.body_size == 64 * 1024 - len(head)
         assert request.body_sha256 == hashlib.sha256(bytes(request.body_size)).hexdigest()
-        assert result.flows[0].src_payload == len(stream)
+        assert result.flows[0].src_payload == len(head) + size
 
     def test_stream_buffer_budget(self, tmp_path: Path) -> None:
         cap = PcapBuilder()
@@ -616,27 +623,31 @@ class TestHostile:
         assert result.capture.dropped["stream_bytes"] > 0
         assert 0 < len(result.http) < 500
 
-    def test_many_tiny_packets_are_fast(self, tmp_path: Path) -> None:
+    def test_many_tiny_packets_cost_the_same_each(self, tmp_path: Path) -> None:
         frames = [
             PcapBuilder().udp(GUEST, 1024 + i, "192.0.2.1", 7, b"x").frames[0][1]
             for i in range(1000)
         ]
         syn = PcapBuilder().tcp(GUEST, 50000, "192.0.2.1", 80, SYN).frames[0][1]
         header = PcapBuilder().bytes()
-        chunks = [header]
-        for i in range(200_000):
-            frame = frames[i % 1000] if i % 10 else syn
-            chunks.append(struct.pack("<IIII", 1_700_000_000, i, len(frame), len(frame)))
-            chunks.append(frame)
-        path = tmp_path / "many.pcap"
-        path.write_bytes(b"".join(chunks))
-        start = time.monotonic()
-        result = analyse_pcap(path)
-        elapsed = time.monotonic() - start
+
+        def capture(packets: int) -> PcapNetwork:
+            chunks = [header]
+            for i in range(packets):
+                frame = frames[i % 1000] if i % 10 else syn
+                chunks.append(struct.pack("<IIII", 1_700_000_000, i, len(frame), len(frame)))
+                chunks.append(frame)
+            path = tmp_path / f"many-{packets}.pcap"
+            path.write_bytes(b"".join(chunks))
+            return analyse_pcap(path)
+
+        result = capture(200_000)
         assert result.capture.packets == 200_000
         # Every tenth packet is the SYN: 900 of the 1000 UDP flows occur.
         assert len(result.flows) == 901
-        assert elapsed < 8, elapsed
+        # Past the first packets of each flow, twice the packets is at most twice the work
+        # (throughput itself is a benchmark's business, not a test's).
+        grows_linearly(capture, 10_000, slack=1.05)
 
     def test_limits_are_counted(self, tmp_path: Path) -> None:
         cap = PcapBuilder()

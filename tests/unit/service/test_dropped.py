@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -203,11 +203,11 @@ def test_time_limit_bounds_the_fetching(guest: Path, out: Path) -> None:
     trace = started(10).open(10, f"{guest}/a", flags=WRITE).open(10, f"{guest}/b", flags=WRITE)
     _write_trace(out, trace)
     with _peer(out, silent=True) as agent:
-        start = time.monotonic()
         first, second = collect_dropped(agent, out, 10, "/", time_limit=1.0)
-        elapsed = time.monotonic() - start
-    assert elapsed < 3
-    assert first["error"].startswith("not collected: no answer within")
+    # The first file waited at most what was left of the limit; the second was not asked for
+    # at all (no second wait): the whole collection is bounded by the one limit.
+    waited = re.fullmatch(r"not collected: no answer within (\d+\.\d) s", first["error"])
+    assert waited and float(waited.group(1)) <= 1.0, first["error"]
     assert "still busy" in second["error"]
 
 

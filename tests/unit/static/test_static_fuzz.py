@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from aasee.processing.report import load_schema
 from aasee.processing.static import YaraRules, analyse_bytes
 from aasee.processing.static.elf import analyse_elf
-from aasee.processing.static.pe import analyse_pe
+from aasee.processing.static.pe import MAX_DLLS, MAX_PE_SECTIONS, analyse_pe
 
 from .builders import E_SHNUM, E_SHOFF, E_SHSTRNDX, PeSpec, build_pe, with_field
 from .conftest import Programs
@@ -63,10 +63,24 @@ def test_elf_parser_on_mutated_programs(programs: Programs) -> None:
 
 @pytest.mark.timeout(300)
 def test_pe_parser_on_mutated_images() -> None:
+    count = 700
     for seed, spec in enumerate((PeSpec(), PeSpec(bits=32, dll=True))):
         data = build_pe(spec)
-        for variant in variants(data, seed, 700, 0x600):
-            analyse_pe(variant, [])
+        clean = analyse_pe(data, [])
+        assert clean is not None and clean.imports and clean.sections
+        outcomes = {"parsed": 0, "refused": 0, "with errors": 0, "with imports": 0}
+        for variant in variants(data, seed, count, 0x600):
+            errors: list[str] = []
+            info = analyse_pe(variant, errors)
+            outcomes["refused" if info is None else "parsed"] += 1
+            outcomes["with errors"] += bool(errors)
+            outcomes["with imports"] += bool(info is not None and info.imports)
+            if info is not None:  # hostile headers give bounded facts
+                assert len(info.sections) <= MAX_PE_SECTIONS and len(info.imports) <= MAX_DLLS
+        # The variants reach the error paths, and most still give headers and imports.
+        assert outcomes["refused"] > 0 and outcomes["with errors"] >= 5, outcomes
+        assert outcomes["parsed"] > count // 2, outcomes
+        assert outcomes["with imports"] > count // 2, outcomes
 
 
 @pytest.mark.timeout(300)

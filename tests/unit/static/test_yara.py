@@ -4,6 +4,8 @@ the loading and scanning of user rules."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sysconfig
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -194,33 +196,41 @@ def test_near_misses(rules: YaraRules, built: dict[str, bytes]) -> None:
     assert rule_names(rules, b"<?php echo htmlspecialchars($_GET['q']); ?>") == set()
 
 
+# Debian packages `make install` brings (or that every Debian system has): their programs,
+# libraries and scripts are the ordinary files, whatever else the host has installed.
+ORDINARY_PACKAGES = (
+    "coreutils",
+    "bash",
+    "perl-base",
+    "libc6",
+    "util-linux",
+    "procps",
+    "iproute2",
+    "kmod",
+    "e2fsprogs",
+    "cpio",
+    "file",
+    "openssl",
+    "nftables",
+    "debootstrap",
+    "qemu-utils",
+    "libvirt-clients",
+    "libvirt-daemon-system",
+)
+
+
 def _ordinary_files() -> Iterator[Path]:
-    named = [
-        "/bin/ls",
-        "/bin/bash",
-        "/usr/bin/python3",
-        "/usr/bin/perl",
-        "/usr/bin/gcc",
-        "/usr/bin/curl",
-        "/usr/bin/wget",
-        "/usr/bin/ssh",
-        "/bin/busybox",
-        "/usr/bin/ip",
-        "/lib/x86_64-linux-gnu/libc.so.6",
-        "/lib64/ld-linux-x86-64.so.2",
-        "/usr/lib/x86_64-linux-gnu/libcurl.so.4",
-        "/usr/lib/x86_64-linux-gnu/libcrypto.so.3",
-    ]
-    for name in named:
-        path = Path(name).resolve()
-        if path.is_file():
-            yield path
-    for folder in (Path("/usr/bin"), Path("/usr/sbin"), Path("/etc/init.d")):
-        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+    for package in ORDINARY_PACKAGES:
+        listed = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True)
+        assert listed.returncode == 0, f"Debian package {package} is not installed: {listed.stderr}"
+        for name in sorted(listed.stdout.splitlines()):
+            path = Path(name)
+            if name.startswith(("/usr/share/doc/", "/usr/share/man/", "/usr/share/locale/")):
+                continue
             if path.is_file() and not path.is_symlink() and path.stat().st_size < 8 << 20:
                 yield path
-    python = sorted(Path("/usr/lib").glob("python3*/*.py"))
-    yield from python
+    # The standard library of the Python running the tests.
+    yield from sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
 
 
 def test_no_match_on_ordinary_debian_files(rules: YaraRules, programs: Programs) -> None:
