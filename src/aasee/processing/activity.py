@@ -3,12 +3,15 @@
 Owns the classification of each action: which open() is a read, a write, a creation or a
 directory listing (exec loads are none of these), how socket addresses decode into
 endpoints, when a datagram is a DNS query, and how a kernel return value becomes ``ok`` /
-an errno name.
+an errno name. Flags, errno values and socket types are decoded with the syscall ABI the
+process was in when it made the call; socket addresses in the guest's byte order.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
+
+from aasee.arch.abi import FMODE_EXEC
 
 from . import linux
 from .clock import GuestClock
@@ -37,7 +40,12 @@ __all__ = ["ActivityRecorder", "outcome"]
 # do_filp_open returns a pointer (s64); the other probed functions return an int, which
 # the probe prints widened to 64 bits.
 _RET_IS_POINTER = frozenset({"open"})
-_SOCK_PROTO = {1: "tcp", 2: "udp", 3: "raw", 5: "seqpacket"}
+_SOCK_PROTO = {
+    "SOCK_STREAM": "tcp",
+    "SOCK_DGRAM": "udp",
+    "SOCK_RAW": "raw",
+    "SOCK_SEQPACKET": "seqpacket",
+}
 _MAX_ERRNO = 4095
 
 
@@ -66,15 +74,24 @@ def outcome(call: PendingCall) -> tuple[bool | None, str | None]:
     errno = _errno_of(value)
     if errno is None:
         return True, None
-    return False, linux.errno_name(errno)
+    return False, call.abi.abi.errno_name(errno)
 
 
 class ActivityRecorder:
-    """Writes the records of finished calls into a :class:`RecordStore`."""
+    """Writes the records of finished calls into a :class:`RecordStore`.
 
-    def __init__(self, store: RecordStore, clock: GuestClock | None) -> None:
+    ``byteorder`` is the guest's: the probes read ports and addresses as integers in it.
+    """
+
+    def __init__(
+        self,
+        store: RecordStore,
+        clock: GuestClock | None,
+        byteorder: Literal["little", "big"] = "little",
+    ) -> None:
         self.store = store
         self._clock = clock
+        self._byteorder: Literal["little", "big"] = byteorder
 
     def _iso(self, ts: float) -> str | None:
         return None if self._clock is None else self._clock.iso(ts)
@@ -104,29 +121,29 @@ class ActivityRecorder:
         }
 
     def _open(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
+        abi = call.abi.abi
         flags = call.event.get_int("flags") or 0
-        if flags & linux.FMODE_EXEC or flags & linux.O_PATH:
+        if flags & FMODE_EXEC or flags & abi.O_PATH:
             # The binary and interpreter execve loads, or a handle that cannot read or write.
             return
         store = self.store
         path = call.paths[0]
         key = (path, call.proc.key)
         base = self._base(call, ok, error)
-        is_tmpfile = flags & linux.O_TMPFILE == linux.O_TMPFILE
-        if flags & linux.O_DIRECTORY and not is_tmpfile:
+        is_tmpfile = abi.is_tmpfile(flags)
+        if flags & abi.O_DIRECTORY and not is_tmpfile:
             store.attempt("directories", key, ok, error, lambda: DirectoryOpen(path=path, **base))
             return
-        names = linux.open_flag_names(flags)
-        writes = flags & 3 in (1, 2) or flags & (linux.O_CREAT | linux.O_TRUNC | linux.O_APPEND)
-        if not (writes or is_tmpfile):
+        names = abi.open_flag_names(flags)
+        if not (abi.writes(flags) or is_tmpfile):
             store.attempt(
                 "read", key, ok, error, lambda: FileAccess(path=path, flags=names, **base)
             )
             return
         store.attempt("written", key, ok, error, lambda: FileAccess(path=path, flags=names, **base))
-        if ok and flags & linux.O_CREAT:
+        if ok and flags & abi.O_CREAT:
             mode = _perms(call.event.get_int("mode"))
-            exclusive = bool(flags & linux.O_EXCL)
+            exclusive = bool(flags & abi.O_EXCL)
             store.attempt(
                 "created",
                 key,
@@ -220,8 +237,9 @@ class ActivityRecorder:
         if name == "udpsend":
             self._udp(call, (family, port, addr, a6hi, a6lo), result, common)
             return
+        order = self._byteorder
         if name == "connect" and family == linux.AF_UNIX:
-            path, cut = decode_unix(port, addr, a6hi, a6lo, get("len"))
+            path, cut = decode_unix(port, addr, a6hi, a6lo, get("len"), order)
             store.endpoint(
                 "unix",
                 (path, call.proc.key),
@@ -229,7 +247,7 @@ class ActivityRecorder:
                 lambda: UnixSocket(op="connect", path=path, path_truncated=cut, **common),
             )
             return
-        endpoint = decode_inet(family, port, addr, a6hi, a6lo)
+        endpoint = decode_inet(family, port, addr, a6hi, a6lo, order)
         if endpoint is None:
             store.drop(f"{name}_other_family")
             return
@@ -237,7 +255,8 @@ class ActivityRecorder:
         proto = "tcp"
         socket = call.proc.fds.get(call.socket_fd) if call.socket_fd is not None else None
         if socket is not None and socket.kind == "socket" and socket.sotype is not None:
-            proto = _SOCK_PROTO.get(socket.sotype, f"type {socket.sotype}")
+            type_name = call.abi.abi.socket_type_name(socket.sotype)
+            proto = _SOCK_PROTO.get(type_name or "", f"type {socket.sotype}")
         if name == "connect":
             store.endpoint(
                 "connections",
@@ -261,7 +280,8 @@ class ActivityRecorder:
         common: dict[str, Any],
     ) -> None:
         event = call.event
-        endpoint = decode_inet(*sockaddr)
+        order = self._byteorder
+        endpoint = decode_inet(*sockaddr, order)
         if endpoint is None:
             # No address given to sendmsg: a connected socket, whose peer the probe also read.
             daddr, dport = event.get_int("daddr") or 0, event.get_int("dport") or 0
@@ -269,7 +289,7 @@ class ActivityRecorder:
                 self.store.drop("udp_unknown_destination")
                 return
             fam: Literal["ipv4", "ipv6"] = "ipv4"
-            ip, dst_port = ipv4_from_wire(daddr), port_from_wire(dport)
+            ip, dst_port = ipv4_from_wire(daddr, order), port_from_wire(dport, order)
         else:
             fam, ip, dst_port = endpoint
         size = max(event.get_int("size") or 0, 0)

@@ -11,6 +11,13 @@ file system (paths are normalised as strings).
 Events of the sample's own pid before its first ``sched_process_exec`` belong to the agent
 setting up the child (redirecting stdio, ``chdir``); they are dropped, except that the
 ``chdir`` sets the sample's initial working directory.
+
+Numbers are decoded per architecture and per process (:mod:`.guest_abi`): every process runs
+in a syscall ABI, its parent's until it execs; the ``argv`` record of an exec names the ABI of
+the new program (``argv__i386``: an i386 program on the x86-64 guest), whose table then
+names its raw syscalls. The ``argv`` record comes before the exec event where the kernel
+calls ``start_thread`` (x86, MIPS), after it where the probe sits on the return to user
+space (arm, arm64): both orders are followed.
 """
 
 from __future__ import annotations
@@ -20,9 +27,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from aasee.arch import DEFAULT_ARCH
+from aasee.arch.abi import FMODE_EXEC
+
 from . import linux
 from .activity import ActivityRecorder, outcome
 from .clock import GuestClock
+from .guest_abi import AbiNumbers, GuestAbi, guest_abi
 from .models import (
     Bind,
     Connection,
@@ -47,7 +58,6 @@ from .models import (
 )
 from .records import RecordStore
 from .state import UNREADABLE, FdEntry, PendingCall, ProcessState, TaskState
-from .syscalls_x86_64 import syscall_name
 from .trace_parser import TraceEvent
 
 __all__ = ["UNREADABLE", "Behaviour", "BehaviourBuilder", "Limits", "build_behaviour"]
@@ -81,40 +91,8 @@ class Behaviour:
     errors: list[str]
 
 
-# Syscall numbers whose arguments or results the model follows.
-_NR_CLOSE = 3
-_NR_DUP = 32
-_NR_DUP2 = 33
-_NR_SOCKET = 41
-_NR_CONNECT = 42
-_NR_ACCEPT = 43
-_NR_BIND = 49
-_NR_CLONE = 56
-_NR_EXECVE = 59
-_NR_FCNTL = 72
-_NR_CHDIR = 80
-_NR_FCHDIR = 81
-_NR_ACCEPT4 = 288
-_NR_DUP3 = 292
-_OPEN_NRS = frozenset({2, 85, 257, 437})
-_ARGS_NEEDED = frozenset(
-    {_NR_CLOSE, _NR_DUP, _NR_DUP2, _NR_DUP3, _NR_FCNTL, _NR_SOCKET, _NR_ACCEPT, _NR_ACCEPT4}
-    | {_NR_CONNECT, _NR_BIND, _NR_CLONE, _NR_FCHDIR}
-)
-_EFFECT_NRS = _OPEN_NRS | {
-    _NR_CLOSE,
-    _NR_DUP,
-    _NR_DUP2,
-    _NR_DUP3,
-    _NR_FCNTL,
-    _NR_SOCKET,
-    _NR_ACCEPT,
-    _NR_ACCEPT4,
-    _NR_FCHDIR,
-}
 _NO_ARGS: tuple[int, ...] = ()
-_F_DUPFD = 0
-_F_DUPFD_CLOEXEC = 1030
+_DUPFD = (linux.F_DUPFD, linux.F_DUPFD_CLOEXEC)
 
 _CALL_EVENTS = frozenset(
     {
@@ -148,10 +126,13 @@ class BehaviourBuilder:
         initial_cwd: str = "/",
         clock: GuestClock | None = None,
         limits: Limits | None = None,
+        guest: GuestAbi | str = DEFAULT_ARCH,
     ) -> None:
         self.root_pid = root_pid
         self.limits = limits or Limits()
         self._clock = clock
+        self.guest = guest_abi(guest) if isinstance(guest, str) else guest
+        self._native = self.guest.native
         self._initial_cwd = posixpath.normpath(posixpath.join("/", initial_cwd or "/"))
         self._armed = root_pid is None
         self._raw = False
@@ -166,7 +147,10 @@ class BehaviourBuilder:
         self._tentative: set[int] = set()
         self._tasks: dict[int, TaskState] = {}
         self.store = RecordStore(self.limits.records)
-        self._recorder = ActivityRecorder(self.store, clock)
+        self._recorder = ActivityRecorder(self.store, clock, self.guest.endian)
+        # Processes exec'd without their argv yet, by pid: the next event of that pid settles
+        # whether an argv record follows the exec (arm, arm64) or none came.
+        self._argv_due: dict[int, tuple[ProcessState, ExecRecord | None]] = {}
         self.pre_exec_dropped = 0
         self.errors: list[str] = []
         self._handlers: dict[str, Callable[[TraceEvent], None]] = {
@@ -212,6 +196,7 @@ class BehaviourBuilder:
             self._key_repeats[key] = n
             key = f"{key}#{n}"
         cwd = parent.cwd if parent is not None else self._initial_cwd
+        abi = parent.abi if parent is not None else self._native
         proc = ProcessState(
             key=key,
             pid=pid,
@@ -220,8 +205,10 @@ class BehaviourBuilder:
             comm=comm,
             start=ts,
             cwd=cwd,
+            abi=abi,
             cwd_shown=cwd,
         )
+        proc.syscalls_by_abi[abi.name] = proc.syscalls
         if parent is not None:
             # A child runs its parent's program with the parent's descriptors until it execs.
             proc.image = parent.image
@@ -267,7 +254,7 @@ class BehaviourBuilder:
     def _unfork(self, pid: int) -> None:
         """A fork child first seen as a thread of another group: it was a thread all along."""
         proc = self._live.get(pid)
-        if proc is None or proc.execs or proc.syscalls:
+        if proc is None or proc.execs or any(proc.syscalls_by_abi.values()):
             return
         del self._nodes[proc.key]
         self._live.pop(pid, None)
@@ -299,6 +286,14 @@ class BehaviourBuilder:
 
     def _count_syscall(self, proc: ProcessState, nr: int) -> None:
         proc.syscalls[nr] = proc.syscalls.get(nr, 0) + 1
+
+    @staticmethod
+    def _set_abi(proc: ProcessState, abi: AbiNumbers) -> None:
+        """The process runs a program of ``abi`` from now on."""
+        if proc.abi is abi:
+            return
+        proc.abi = abi
+        proc.syscalls = proc.syscalls_by_abi.setdefault(abi.name, {})
 
     # --- event dispatch ----------------------------------------------------------------
     def feed(self, event: TraceEvent) -> None:
@@ -336,19 +331,24 @@ class BehaviourBuilder:
                 self._initial_cwd = self._pre_chdir
             proc = self._new_proc(event.pid, None, self._root_first_ts, event.comm)
             self._root = proc
-            # The execve that started the sample was entered before the exec event.
-            self._count_syscall(proc, _NR_EXECVE)
+            # The execve that started the sample was entered (by the agent, in the native
+            # ABI) before the exec event.
+            if self._native.execve is not None:
+                self._count_syscall(proc, self._native.execve)
             self._exec(event)
             return
         if name == "sys_enter":
             self._raw = True
             self.pre_exec_dropped += 1
-            self._task(event.pid).nr = event.get_int("nr")
+            task = self._task(event.pid)
+            task.nr = event.get_int("nr")
+            # An argv record belongs to the syscall it came in (an exec's), never to a later one.
+            task.argv = None
         elif name == "sys_exit":
             self._raw = True
             self.pre_exec_dropped += 1
             task = self._task(event.pid)
-            if task.nr == _NR_CHDIR and self._pre_chdir is not None:
+            if task.nr in self._native.chdir and self._pre_chdir is not None:
                 if event.get_int("ret") == 0:
                     self._initial_cwd = self._pre_chdir
                 self._pre_chdir = None
@@ -366,20 +366,31 @@ class BehaviourBuilder:
     # parser guarantees "nr" and "ret" are decimal integers) and do nothing they can avoid.
     def _sys_enter(self, event: TraceEvent) -> None:
         self._raw = True
-        task = self._tasks.get(event.pid)
+        pid = event.pid
+        if self._argv_due:
+            self._argv_due.pop(pid, None)
+        task = self._tasks.get(pid)
         if task is None:
-            task = self._tasks[event.pid] = TaskState()
-        elif task.calls:
-            # The previous syscall's exit was lost (or it never returns): settle what it did.
-            self._settle(task)
+            task = self._tasks[pid] = TaskState()
+        else:
+            if task.calls:
+                # The previous syscall's exit was lost (or it never returns): settle it.
+                self._settle(task)
+            # An argv record belongs to the syscall it came in (an exec's), never to a later one.
+            task.argv = None
+        proc = self._proc(event)
+        abi = proc.abi
         nr = int(event.fields["nr"] or 0)
         task.nr = nr
-        task.args = event.syscall_args() if nr in _ARGS_NEEDED else _NO_ARGS
-        counts = self._proc(event).syscalls
+        task.abi = abi
+        task.args = event.syscall_args() if nr in abi.args_needed else _NO_ARGS
+        counts = proc.syscalls
         counts[nr] = counts.get(nr, 0) + 1
 
     def _sys_exit(self, event: TraceEvent) -> None:
         self._raw = True
+        if self._argv_due:
+            self._argv_due.pop(event.pid, None)
         task = self._tasks.get(event.pid)
         if task is None:
             return
@@ -387,8 +398,9 @@ class BehaviourBuilder:
         nr = int(fields["nr"] or 0)
         if nr == task.nr:
             ret = int(fields["ret"] or 0)
-            if nr in _EFFECT_NRS and ret >= 0:
-                self._syscall_effects(self._proc(event), task, nr, ret)
+            abi = task.abi or self._native
+            if nr in abi.effects and ret >= 0:
+                self._syscall_effects(self._proc(event), task, abi, nr, ret)
             for call in task.calls:
                 call.sys_ret = ret
         if task.calls:
@@ -396,34 +408,37 @@ class BehaviourBuilder:
         task.nr = None
         task.args = _NO_ARGS
 
-    def _syscall_effects(self, proc: ProcessState, task: TaskState, nr: int, ret: int) -> None:
+    def _syscall_effects(
+        self, proc: ProcessState, task: TaskState, abi: AbiNumbers, nr: int, ret: int
+    ) -> None:
         """Keep the descriptor table and cwd in step with calls the probes do not cover."""
         args = task.args
         fds = proc.fds
-        if nr in _OPEN_NRS:
+        if nr in abi.opens:
             for call in reversed(task.calls):
                 flags = call.event.get_int("flags") or 0
-                if call.event.event == "open" and not flags & linux.FMODE_EXEC:
-                    kind: Literal["file", "dir"] = "dir" if flags & linux.O_DIRECTORY else "file"
+                if call.event.event == "open" and not flags & FMODE_EXEC:
+                    is_dir = flags & call.abi.abi.O_DIRECTORY
+                    kind: Literal["file", "dir"] = "dir" if is_dir else "file"
                     self._set_fd(proc, ret, FdEntry(kind, call.paths[0] if call.paths else None))
                     break
-        elif nr == _NR_CLOSE and args:
+        elif nr in abi.close and args:
             if args[0] in fds:
                 self._own_fds(proc).pop(args[0])
-        elif nr in (_NR_DUP, _NR_DUP2, _NR_DUP3) and args:
+        elif nr in abi.dup and args:
             if args[0] in fds:
                 self._set_fd(proc, ret, fds[args[0]])
-        elif nr == _NR_FCNTL and len(args) > 1 and args[1] in (_F_DUPFD, _F_DUPFD_CLOEXEC):
+        elif nr in abi.fcntl and len(args) > 1 and args[1] in _DUPFD:
             if args[0] in fds:
                 self._set_fd(proc, ret, fds[args[0]])
-        elif nr == _NR_SOCKET and len(args) > 1:
+        elif nr in abi.socket and len(args) > 1:
             # The type argument also carries SOCK_NONBLOCK/SOCK_CLOEXEC in its high bits.
             self._set_fd(proc, ret, FdEntry("socket", family=args[0], sotype=args[1] & 0xF))
-        elif nr in (_NR_ACCEPT, _NR_ACCEPT4) and args:
+        elif nr in abi.accept and args:
             listener = fds.get(args[0])
             if listener is not None:
                 self._set_fd(proc, ret, listener)
-        elif nr == _NR_FCHDIR and args and ret == 0:
+        elif nr in abi.fchdir and args and ret == 0:
             entry = fds.get(args[0])
             if entry is not None and entry.path is not None and entry.kind != "socket":
                 proc.cwd = entry.path
@@ -440,6 +455,8 @@ class BehaviourBuilder:
         return proc.fds
 
     def _fork(self, event: TraceEvent) -> None:
+        if self._argv_due:
+            self._argv_due.pop(event.pid, None)
         parent = self._proc(event)
         child = event.get_int("child_pid")
         if child is None:
@@ -447,7 +464,8 @@ class BehaviourBuilder:
         task = self._tasks.get(event.pid)
         if (
             task is not None
-            and task.nr == _NR_CLONE
+            and task.abi is not None
+            and task.nr in task.abi.clone
             and task.args
             and task.args[0] & linux.CLONE_THREAD
         ):
@@ -469,7 +487,35 @@ class BehaviourBuilder:
         self._tentative.add(child)
 
     def _argv(self, event: TraceEvent) -> None:
-        self._task(event.pid).argv = event
+        pid = event.pid
+        due = self._argv_due.pop(pid, None) if self._argv_due else None
+        if due is not None and (event.tgid is None or event.tgid == due[0].pid):
+            # The record of an exec just made (it fires on the return to user space here).
+            self._apply_argv(*due, event)
+            return
+        self._task(pid).argv = event
+
+    @staticmethod
+    def _argv_of(argv_event: TraceEvent) -> tuple[list[str], int | None, bool]:
+        argv: list[str] = []
+        argc = argv_event.get_int("argc")
+        if argc is None or argc < 0:
+            return argv, argc, True
+        for i in range(min(argc, 8)):
+            value = argv_event.get_str(f"a{i}")
+            argv.append(UNREADABLE if value is None else value)
+        return argv, argc, argc > 8
+
+    def _apply_argv(
+        self, proc: ProcessState, record: ExecRecord | None, argv_event: TraceEvent
+    ) -> None:
+        """An argv record arriving after its exec: complete the exec and switch ABI."""
+        argv, argc, truncated = self._argv_of(argv_event)
+        proc.argv = argv
+        proc.argv_truncated = truncated
+        if record is not None:
+            record.argv, record.argc, record.argv_truncated = argv, argc, truncated
+        self._set_abi(proc, self.guest.variant(argv_event.variant))
 
     def _exec(self, event: TraceEvent) -> None:
         proc = self._proc(event)
@@ -484,38 +530,38 @@ class BehaviourBuilder:
         argc: int | None = None
         truncated = False
         if argv_event is not None:
-            argc = argv_event.get_int("argc")
-            if argc is None or argc < 0:
-                truncated = True
-            else:
-                for i in range(min(argc, 8)):
-                    value = argv_event.get_str(f"a{i}")
-                    argv.append(UNREADABLE if value is None else value)
-                truncated = argc > 8
+            argv, argc, truncated = self._argv_of(argv_event)
             for task in (stash, self._tasks.get(old_pid) if old_pid is not None else None):
                 if task is not None:
                     task.argv = None
+            self._set_abi(proc, self.guest.variant(argv_event.variant))
+        self._argv_due.pop(event.pid, None)
         filename = self._resolve(proc, linux.AT_FDCWD, event.get_str("filename"))
         proc.image = filename
         proc.argv = argv
         proc.argv_truncated = truncated
         proc.comm = event.comm
         proc.cwd_shown = proc.cwd
+        record = None
         if len(proc.execs) < self.limits.execs_per_process:
-            proc.execs.append(
-                ExecRecord(
-                    time=event.ts,
-                    time_utc=self._iso(event.ts),
-                    filename=filename,
-                    argv=argv,
-                    argc=argc,
-                    argv_truncated=truncated,
-                )
+            record = ExecRecord(
+                time=event.ts,
+                time_utc=self._iso(event.ts),
+                filename=filename,
+                argv=argv,
+                argc=argc,
+                argv_truncated=truncated,
             )
+            proc.execs.append(record)
         else:
             self._drop("execs")
+        if argv_event is None:
+            # Its argv may still come, on the return to user space (arm, arm64).
+            self._argv_due[event.pid] = (proc, record)
 
     def _do_exit(self, event: TraceEvent) -> None:
+        if self._argv_due:
+            self._argv_due.pop(event.pid, None)
         proc = self._proc(event)
         task = self._tasks.get(event.pid)
         if task is not None and task.calls:
@@ -529,6 +575,8 @@ class BehaviourBuilder:
             proc.status_from_leader = leader
 
     def _task_exit(self, event: TraceEvent) -> None:
+        if self._argv_due:
+            self._argv_due.pop(event.pid, None)
         proc = self._proc(event)
         task = self._tasks.pop(event.pid, None)
         if task is not None and task.calls:
@@ -551,6 +599,8 @@ class BehaviourBuilder:
 
     # --- probe events and their results ------------------------------------------------
     def _call(self, event: TraceEvent) -> None:
+        if self._argv_due:
+            self._argv_due.pop(event.pid, None)
         proc = self._proc(event)
         task = self._task(event.pid)
         if not self._raw and task.calls:
@@ -559,9 +609,10 @@ class BehaviourBuilder:
         if len(task.calls) >= self.limits.calls_per_task:
             self._finish_call(task.calls.pop(0))
         socket_fd = None
-        if task.nr in (_NR_CONNECT, _NR_BIND) and task.args:
+        abi = task.abi or proc.abi
+        if task.nr in abi.connect_bind and task.args:
             socket_fd = task.args[0]
-        task.calls.append(PendingCall(event, proc, self._paths(event, proc), socket_fd))
+        task.calls.append(PendingCall(event, proc, proc.abi, self._paths(event, proc), socket_fd))
 
     def _paths(self, event: TraceEvent, proc: ProcessState) -> tuple[str, ...]:
         # Resolved now: the cwd and descriptors in force when the call was made.
@@ -624,14 +675,17 @@ class BehaviourBuilder:
             )
         processes = [self._process(proc) for proc in self._nodes.values()]
         syscalls = Syscalls(ptrace=self.store.items("ptrace", PtraceCall))
+        abis = self.guest.abis
         for proc in self._nodes.values():
-            if proc.syscalls:
-                named: dict[str, int] = {}
-                for nr, n in proc.syscalls.items():
+            named: dict[str, int] = {}
+            for abi_name, counts in proc.syscalls_by_abi.items():
+                syscall_name = abis[abi_name].abi.syscall_name
+                for nr, n in counts.items():
                     name = syscall_name(nr)
                     named[name] = named.get(name, 0) + n
                     syscalls.counts[name] = syscalls.counts.get(name, 0) + n
                     syscalls.total += n
+            if named:
                 syscalls.per_process[proc.key] = named
         return Behaviour(
             processes=processes,
@@ -685,7 +739,8 @@ class BehaviourBuilder:
             exit_utc=self._iso(proc.exit),
             exit_code=code,
             exit_signal=signal,
-            exit_signal_name=linux.signal_name(signal) if signal is not None else None,
+            exit_signal_name=proc.abi.abi.signal_name(signal) if signal is not None else None,
+            abi=proc.abi.name,
             threads=proc.threads,
             execs=proc.execs,
             children=[key for key in proc.children if key in self._nodes],
@@ -716,8 +771,12 @@ def build_behaviour(
     initial_cwd: str = "/",
     clock: GuestClock | None = None,
     limits: Limits | None = None,
+    guest: GuestAbi | str = DEFAULT_ARCH,
 ) -> Behaviour:
-    """Run every event through a :class:`BehaviourBuilder` and return the result."""
-    builder = BehaviourBuilder(root_pid, initial_cwd, clock, limits)
+    """Run every event through a :class:`BehaviourBuilder` and return the result.
+
+    ``guest`` is the architecture the trace comes from (a profile name, or its decoding).
+    """
+    builder = BehaviourBuilder(root_pid, initial_cwd, clock, limits, guest)
     builder.feed_all(events)
     return builder.finish()

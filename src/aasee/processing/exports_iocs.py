@@ -12,7 +12,8 @@ Owns what becomes an indicator and what does not, for every export format (MISP,
   identify the sample or its infrastructure: hashes, globally routable addresses, names and
   URLs. Strings found statically in a file, private addresses, user agents and hashes of
   cut copies are shared as context only. A report whose verdict is ``benign`` detects on
-  nothing.
+  nothing, nor does one whose sample was not executed (``not executed``: the run observed
+  nothing of it, so it is evidence neither way).
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ class Indicators:
     files: list[FileHashes] = field(default_factory=list)
     observables: list[Observable] = field(default_factory=list)
     actionable: bool = True
-    """False when the verdict is benign: nothing here should raise an alert."""
+    """False when the verdict is benign or the sample was not executed: nothing here should
+    raise an alert."""
 
 
 def ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -256,7 +258,9 @@ def _strings(static: StaticAnalysis | None, where: str, out: _Collector) -> None
 
 def collect_indicators(report: Report) -> Indicators:
     """Everything of ``report`` an export may share, each flagged whether to detect on it."""
-    out = _Collector(actionable=report.verdict != "benign")
+    out = _Collector(
+        actionable=report.verdict not in ("benign", "not executed") and report.analysis.executed
+    )
     sample = report.sample
     static = report.static
     if _hashes_ok(sample.md5, sample.sha1, sample.sha256):

@@ -1,6 +1,7 @@
 """A report as a MISP event (the JSON that MISP's event import and PyMISP read).
 
-Owns the mapping to MISP's vocabulary: the verdict sets ``threat_level_id``; the sample's
+Owns the mapping to MISP's vocabulary: the verdict sets ``threat_level_id`` (undefined for a
+sample that was not executed: that run says nothing either way); the sample's
 hashes are "Payload delivery", dropped files "Artifacts dropped", network observables
 "Network activity"; ATT&CK techniques become galaxy tags. UUIDs are derived from content
 (uuid5), so exporting the same report twice gives the same event and MISP merges rather
@@ -23,7 +24,13 @@ __all__ = ["MISP_NAMESPACE", "THREAT_LEVELS", "attack_tag", "misp_event"]
 MISP_NAMESPACE = uuid.UUID("0b1c6c53-6f3e-5d0e-9a57-61a5ee0d3f10")
 """uuid5 namespace of every UUID in AASEE's MISP events."""
 
-THREAT_LEVELS = {"malicious": "1", "suspicious": "2", "benign": "3", None: "4"}
+THREAT_LEVELS = {
+    "malicious": "1",
+    "suspicious": "2",
+    "benign": "3",
+    "not executed": "4",
+    None: "4",
+}
 """MISP threat levels: 1 high, 2 medium, 3 low, 4 undefined."""
 
 _ANALYSIS_COMPLETED = "2"
@@ -120,10 +127,14 @@ def misp_event(report: Report, indicators: Indicators | None = None) -> dict[str
             tags.append({"name": tag})
     verdict = report.verdict
     score = "" if report.score is None else f", score {report.score:.1f}/10"
+    if not report.analysis.executed or verdict == "not executed":
+        reason = report.analysis.not_executed_reason
+        outcome = "not executed" + (f" ({printable(reason, 200)})" if reason else "")
+    else:
+        outcome = f"{verdict or 'no verdict'}{score}"
     body: dict[str, Any] = {
         "uuid": str(event.uuid),
-        "info": f"AASEE analysis of {printable(sample.name, 120)}: "
-        f"{verdict or 'no verdict'}{score}",
+        "info": f"AASEE analysis of {printable(sample.name, 120)}: {outcome}",
         "threat_level_id": THREAT_LEVELS.get(verdict, "4"),
         "analysis": _ANALYSIS_COMPLETED,
         "distribution": _DISTRIBUTION_ORGANISATION,

@@ -1,8 +1,10 @@
 """A report as a STIX 2.1 bundle, built and checked by the ``stix2`` library.
 
-Owns the mapping to STIX: one ``malware-analysis`` (product ``aasee``, result = verdict)
-whose ``sample_ref`` is the sample's ``file`` and whose ``analysis_sco_refs`` list what the
-run observed (dropped files, domain names, addresses, URLs). Unless the verdict is benign,
+Owns the mapping to STIX: one ``malware-analysis`` (product ``aasee``, result = verdict;
+``unknown`` for a sample that was not executed, which the result vocabulary has no word for
+and which must never read as benign) whose ``sample_ref`` is the sample's ``file`` and whose
+``analysis_sco_refs`` list what the run observed (dropped files, domain names, addresses,
+URLs). Unless the verdict is benign or the sample was not executed,
 the sample is also a ``malware`` (not a family) that ``uses`` one ``attack-pattern`` per
 ATT&CK technique and is ``indicated`` by STIX-pattern indicators for its hashes and the
 infrastructure it contacted. Which facts become indicators is
@@ -40,6 +42,8 @@ _PRODUCT_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 _HASH_NAMES = (("md5", "MD5"), ("sha1", "SHA-1"), ("sha256", "SHA-256"))
 _INDICATOR_TYPES = {"malicious": "malicious-activity", "suspicious": "anomalous-activity"}
+# STIX's malware-result vocabulary: malicious, suspicious, benign, unknown.
+_RESULTS = {"malicious": "malicious", "suspicious": "suspicious", "benign": "benign"}
 
 
 def pattern_literal(value: str) -> str:
@@ -213,7 +217,7 @@ def stix_objects(report: Report, indicators: Indicators | None = None) -> list[A
         "created_by_ref": identity.id,
         "product": "aasee",
         "version": __version__,
-        "result": report.verdict or "unknown",
+        "result": _RESULTS.get(report.verdict or "", "unknown"),
         "analysis_sco_refs": [o.id for o in _unique([*dropped, *observed])] or None,
         "sample_ref": sample_file.id if sample_file is not None else None,
         "operating_system_ref": software[0].id if software[0] is not None else None,

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from aasee.arch import DEFAULT_ARCH
+
 from .atomic import write_atomic
 from .modelbase import StrictModel
 
@@ -30,6 +32,16 @@ class RunMetaError(ValueError):
 
 
 class RunMeta(StrictModel):
+    """What the sandbox knew about the run.
+
+    ``arch`` names the guest's architecture profile (a name or alias ``aasee.arch``
+    resolves; the trace is decoded with its syscall ABIs and byte order); ``sample_arch`` is
+    how the sample's architecture was named when it was routed (``MIPS (MIPS 32-bit
+    big-endian)``), None for scripts or when unknown. ``executed`` is false when the guest could
+    not run the sample (the kernel refused it, its interpreter or loader was missing), with
+    ``not_executed_reason`` saying why: the report's verdict is then ``not executed``.
+    """
+
     version: int = RUN_META_VERSION
     analysis_id: str
     sample_name: str
@@ -53,6 +65,10 @@ class RunMeta(StrictModel):
     agent_version: str | None = None
     guest_kernel: str | None = None
     errors: list[str] = Field(default_factory=list)
+    arch: str = DEFAULT_ARCH
+    sample_arch: str | None = None
+    executed: bool = True
+    not_executed_reason: str | None = None
 
 
 def write_run_meta(meta: RunMeta, out_dir: Path) -> Path:

@@ -23,6 +23,11 @@ Verdict thresholds:
 - ``malicious``: score >= 6.0 -- any critical finding (6.5) alone; a high and a medium finding
   in different categories (3.5 + 2.0 + 0.5); two high ones that agree on a family or are
   joined by a third finding.
+
+A run in which the guest did not execute the sample is not scored at all
+(:func:`not_executed`): the verdict is ``not executed`` and the score null, whatever the
+signatures (static ones still match) say, because the absence of behaviour there proves
+nothing -- such a run must never read as benign.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "FORMULA",
     "MALICIOUS_FROM",
     "WEIGHTS",
+    "not_executed",
     "score",
     "verdict_for",
 ]
@@ -99,3 +105,26 @@ def score(matches: list[SignatureMatch]) -> tuple[float, Verdict, ScoreDetails]:
     value = round(min(10.0, raw), 1)
     components["score"] = value
     return value, verdict_for(value), ScoreDetails(formula=FORMULA, components=components)
+
+
+def not_executed(
+    reason: str | None, matches: list[SignatureMatch]
+) -> tuple[None, Verdict, ScoreDetails]:
+    """No score and the verdict ``not executed``; the details say why and count the matches."""
+    why = reason or "no reason was recorded"
+    components = {
+        f"count.{severity}": float(sum(1 for m in matches if m.severity == severity))
+        for severity in WEIGHTS
+    }
+    return (
+        None,
+        "not executed",
+        ScoreDetails(
+            formula=FORMULA,
+            components=components,
+            reason=(
+                f"not scored: the sample was not executed ({why}); a run that did not execute "
+                "the sample shows nothing of its behaviour, so it is neither scored nor benign"
+            ),
+        ),
+    )

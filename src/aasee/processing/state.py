@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .guest_abi import AbiNumbers
 from .models import ExecRecord
 from .trace_parser import TraceEvent
 
@@ -40,6 +41,8 @@ class ProcessState:
     comm: str
     start: float
     cwd: str
+    abi: AbiNumbers
+    """The syscall ABI of the program the process runs (it changes when it execs another)."""
     image: str | None = None
     argv: list[str] = field(default_factory=list)
     argv_truncated: bool = False
@@ -53,8 +56,13 @@ class ProcessState:
     # A fork shares the table until either side changes it: a fork bomb must not copy it
     # thousands of times.
     fds_shared: bool = False
-    # Counted by number while tracing; named once at the end.
+    # Counted by number while tracing, in the process's current ABI; named once at the end.
     syscalls: dict[int, int] = field(default_factory=dict)
+    # The counts of every ABI the process used, by ABI name (``syscalls`` is one of them).
+    syscalls_by_abi: dict[str, dict[int, int]] = field(default_factory=dict)
+    # Exec'd without an argv record yet: on some architectures (arm, arm64) the probe reading
+    # argv fires when the exec returns to user space, after the exec event.
+    awaiting_argv: bool = False
     # The working directory the report shows: at the last exec, else at process start.
     cwd_shown: str = ""
 
@@ -64,11 +72,13 @@ class PendingCall:
     """A probe event waiting for its result.
 
     ``paths`` are resolved when the call is made (the cwd and descriptors in force then);
-    ``socket_fd`` is the descriptor argument of the connect/bind syscall around the probe.
+    ``socket_fd`` is the descriptor argument of the connect/bind syscall around the probe;
+    ``abi`` the syscall ABI the process was in when it made the call.
     """
 
     event: TraceEvent
     proc: ProcessState
+    abi: AbiNumbers
     paths: tuple[str, ...] = ()
     socket_fd: int | None = None
     ret: int | None = None
@@ -77,9 +87,13 @@ class PendingCall:
 
 @dataclass(slots=True, eq=False)
 class TaskState:
-    """Per-thread state: the syscall in progress and the probe events inside it."""
+    """Per-thread state: the syscall in progress and the probe events inside it.
+
+    ``abi`` is the ABI ``nr`` was entered in (a process changes ABI inside execve).
+    """
 
     nr: int | None = None
+    abi: AbiNumbers | None = None
     args: Sequence[int] = ()
     calls: list[PendingCall] = field(default_factory=list)
     argv: TraceEvent | None = None

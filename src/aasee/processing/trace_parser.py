@@ -10,6 +10,10 @@ both ends, so that quotes, ``=`` and spaces inside strings cannot shift the othe
 Line format (``record-tgid`` on, ``trace_clock`` mono)::
 
     <comm>-<pid> (<tgid>) [<cpu>] <flags> <seconds>: <event>: [(<probe>)] <fields>
+
+A known event may come as ``<event>__<suffix>``: a second probe for the same event through
+another syscall ABI (``argv__i386``, ``chmod__i386`` on the x86-64 guest). Its fields are the
+event's; the suffix is kept on the record as :attr:`TraceEvent.variant`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "parse_fields",
     "parse_trace",
     "read_trace_lines",
+    "split_variant",
 ]
 
 MAX_LINE: Final = 64 * 1024
@@ -80,6 +85,11 @@ EVENT_FIELDS: Final[dict[str, Spec]] = {
     "sched_process_exit": _spec("comm:t pid:i prio:i"),
 }
 """Known events and their fields in print order, as defined by the in-guest tracer."""
+
+# Fields a probe may print before those of its event: the arm64 argv probe reads the syscall
+# number first (its filter keeps only the exit of a successful exec).
+_LEADING: Final[dict[str, tuple[str, str]]] = {"argv": ("nr", INT)}
+_VARIANT_RE = re.compile(r"[A-Za-z0-9]\w{0,31}", re.ASCII)
 
 _TRACEPOINTS: Final = frozenset({"sched_process_fork", "sched_process_exec", "sched_process_exit"})
 # Events whose text can legitimately span lines: a string the kernel prints raw may hold '\n'.
@@ -141,6 +151,8 @@ class TraceEvent:
     event: str
     fields: dict[str, str | None]
     probe: str | None = None
+    variant: str | None = None
+    """The ``<suffix>`` of an ``<event>__<suffix>`` record (e.g. ``i386``), else None."""
 
     def get_int(self, name: str) -> int | None:
         value = self.fields.get(name)
@@ -319,16 +331,37 @@ def _head(raw: bytes) -> tuple[TraceEvent, str] | None:
     if match is None:
         return None
     comm, pid, tgid, cpu, ts, event = match.groups()
+    name = event.decode("ascii")
+    variant = None
+    if "__" in name:
+        name, variant = split_variant(name)
     head = TraceEvent(
         _comm(comm),
         int(pid),
         int(tgid) if tgid[0] != 0x2D else None,
         int(cpu),
         float(ts),
-        event.decode("ascii"),
+        name,
         {},
+        variant=variant,
     )
     return head, raw[match.end() :].decode("utf-8", "backslashreplace")
+
+
+def split_variant(name: str) -> tuple[str, str | None]:
+    """``("argv", "i386")`` for ``argv__i386``; unknown events are returned whole.
+
+    The return probe of a variant may be named either ``open__i386_r`` (the ``_r`` the tracer
+    appends to any probe name) or ``open_r__i386``.
+    """
+    base, _, suffix = name.partition("__")
+    if not suffix or _VARIANT_RE.fullmatch(suffix) is None:
+        return name, None
+    if base in EVENT_FIELDS:
+        if suffix.endswith("_r") and base + "_r" in EVENT_FIELDS and len(suffix) > 2:
+            return base + "_r", suffix[:-2]
+        return base, suffix
+    return name, None
 
 
 def _body(event: str, body: str) -> tuple[str | None, dict[str, str | None]]:
@@ -358,6 +391,15 @@ def _body(event: str, body: str) -> tuple[str | None, dict[str, str | None]]:
             raise MalformedRecord(event)
         probe = body[1:close]
         body = body[close + 2 :]
+    lead = _LEADING.get(event)
+    if lead is not None and body.startswith(lead[0] + "="):
+        space = body.find(" ")
+        if space < 0:
+            raise MalformedRecord(event)
+        value = _simple(body[:space], lead[0], lead[1])
+        fields = parse_fields(body[space + 1 :], spec)
+        fields[lead[0]] = value
+        return probe, fields
     return probe, parse_fields(body, spec)
 
 

@@ -66,6 +66,8 @@ def _node_cells(ctx: PageContext, node: ProcessTreeNode, deeper_cut: bool) -> li
             cells.append(Cell(text=f"{len(proc.threads)} threads", css="muted"))
         if len(proc.execs) > 1:
             cells.append(Cell(text=f"{len(proc.execs)} execs", css="muted"))
+        if proc.abi is not None and proc.abi != ctx.native_abi:
+            cells.append(Cell(text=f"{display(proc.abi, 20)} ABI", css="warn"))
         if proc.cwd:
             cells.append(Cell(text=f"cwd {display(proc.cwd, 80)}", css="muted"))
         cells.append(short_time(proc.start_utc, proc.start))

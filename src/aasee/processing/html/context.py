@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from ..guest_abi import native_abi
 from ..models import Process, Report
 from .pointers import anchor
 from .tables import MAX_ROWS, Cell, Row, Table
@@ -27,9 +28,12 @@ class PageContext:
     report: Report
     placed: set[str] = field(default_factory=set)
     _process_index: dict[str, int] = field(default_factory=dict)
+    native_abi: str | None = None
+    """The guest's own syscall ABI (processes in another one are marked)."""
 
     def __post_init__(self) -> None:
         self._process_index = {p.key: i for i, p in enumerate(self.report.processes)}
+        self.native_abi = native_abi(self.report.analysis.arch)
 
     def row(self, tokens: tuple[str | int, ...], cells: list[Cell], css: str | None = None) -> Row:
         """A table row anchored at the pointer ``tokens`` (recorded as placed)."""

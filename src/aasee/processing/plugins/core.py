@@ -17,7 +17,7 @@ from typing import Any
 from ..behaviour import Behaviour, BehaviourBuilder
 from ..clock import GuestClock, iso_utc
 from ..fakenet_log import https_requests
-from ..linux import signal_name
+from ..guest_abi import GuestAbi, resolve_arch
 from ..models import AgentExit, ClockSync, Files, Network, Output, Syscalls, TraceInfo
 from ..net_join import attribute_traffic
 from ..pcap import analyse_pcap
@@ -127,11 +127,14 @@ class BehaviourPlugin(Plugin):
 
     def run(self, context: ProcessingContext) -> None:
         parser = TraceParser()
+        errors = context.errors
+        guest, problem = resolve_arch(context.analysis.arch)
+        if problem is not None:
+            errors.append(f"guest architecture: {problem}")
         builder = BehaviourBuilder(
-            context.root_pid, context.initial_cwd, context.guest_clock, context.limits
+            context.root_pid, context.initial_cwd, context.guest_clock, context.limits, guest
         )
         trace_path = context.artefacts.get("trace.log")
-        errors = context.errors
         if trace_path is None:
             errors.append("no kernel trace was recorded")
         else:
@@ -152,7 +155,7 @@ class BehaviourPlugin(Plugin):
             logger.exception("behaviour model failed")
             errors.append(f"behaviour model failed: {type(exc).__name__}: {exc}")
             behaviour = _empty_behaviour(builder)
-        self._apply_root_exit(behaviour, context)
+        self._apply_root_exit(behaviour, context, guest)
         context.behaviour = behaviour
         stats = parser.stats
         lost = max(int(context.lost_events), 0)
@@ -174,7 +177,7 @@ class BehaviourPlugin(Plugin):
         )
 
     @staticmethod
-    def _apply_root_exit(behaviour: Behaviour, context: ProcessingContext) -> None:
+    def _apply_root_exit(behaviour: Behaviour, context: ProcessingContext, guest: GuestAbi) -> None:
         """The agent's waitpid() status is authoritative for the root; fill what the trace lacks."""
         if behaviour.root is None:
             return
@@ -186,7 +189,8 @@ class BehaviourPlugin(Plugin):
             root.exit_code = agent.code
             root.exit_signal = agent.signal
             if agent.signal is not None:
-                root.exit_signal_name = signal_name(agent.signal)
+                # Signal numbers are the guest kernel's: those of its native ABI.
+                root.exit_signal_name = guest.native.abi.signal_name(agent.signal)
         if root.exit is None and agent.time is not None and context.guest_clock is not None:
             root.exit = context.guest_clock.to_monotonic(agent.time)
             root.exit_utc = agent.time_utc

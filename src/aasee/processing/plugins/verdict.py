@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ..attack import attack_summary
 from ..models import DroppedFile
 from ..run_meta import SAMPLE_COPY
-from ..scoring import score
+from ..scoring import not_executed, score
 from ..signatures import run_signatures
 from ..static import analyse_file, load_rules
 from .base import Plugin, ProcessingContext
@@ -110,4 +110,10 @@ class ScorePlugin(Plugin):
     generates = ("score", "verdict", "score_details")
 
     def run(self, context: ProcessingContext) -> None:
+        analysis = context.analysis
+        if not analysis.executed:
+            context.score, context.verdict, context.score_details = not_executed(
+                analysis.not_executed_reason, context.signatures
+            )
+            return
         context.score, context.verdict, context.score_details = score(context.signatures)

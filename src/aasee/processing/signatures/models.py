@@ -19,11 +19,15 @@ __all__ = [
     "ScoreDetails",
     "Severity",
     "SignatureMatch",
+    "VERDICTS",
     "Verdict",
 ]
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
-Verdict = Literal["benign", "suspicious", "malicious"]
+Verdict = Literal["benign", "suspicious", "malicious", "not executed"]
+VERDICTS: tuple[Verdict, ...] = ("benign", "suspicious", "malicious", "not executed")
+"""Every verdict a report can carry: ``not executed`` when the guest could not run the sample
+(the run shows nothing of its behaviour, so it is neither scored nor ever ``benign``)."""
 
 
 class Evidence(StrictModel):
@@ -84,7 +88,11 @@ class AttackSummary(StrictModel):
 
 
 class ScoreDetails(StrictModel):
-    """How the score was computed: the formula in words and the value of each term."""
+    """How the score was computed: the formula in words and the value of each term.
+
+    ``reason`` says why there is no score (null when there is one).
+    """
 
     formula: str
     components: dict[str, float] = Field(default_factory=dict)
+    reason: str | None = None
