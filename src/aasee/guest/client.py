@@ -10,15 +10,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aasee.guest import protocol
 
@@ -32,6 +33,12 @@ FileKind = Literal[
 ]
 MAX_GUEST_PATH = 4096
 MAX_PROTOCOL_ERRORS = 200
+MAX_TRACE_ERRORS = 200
+MAX_TRACE_ITEMS = 4096
+MAX_TRACE_LINE = 4096
+TRACE_BUFFER_KB = (1, 1 << 22)
+# What the agent accepts as an event directory under tracefs's events/: "group/name".
+_EVENT = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 class AgentError(Exception):
@@ -62,20 +69,40 @@ class PingReply(_Strict):
     agent_version: str = Field(max_length=64)
     protocol: int
     kernel: str = Field(max_length=256)
+    machine: str = Field(max_length=64)
+    """The guest kernel's machine name, as ``uname -m`` prints it."""
     uptime: float
     time: float
     monotonic: float | None = None
 
 
 class ExecReply(_Strict):
+    """A started program. ``exec_error`` and ``errno`` (the guest kernel's number, the same on
+    every architecture for the common ones: ENOENT 2, ENOEXEC 8, EACCES 13) say that its
+    execve failed: it then exits with code 127 and its exit event follows as usual."""
+
     pid: int = Field(ge=1, le=1 << 22)
     time: float
     monotonic: float
+    exec_error: str | None = Field(default=None, min_length=1, max_length=256)
+    errno: int | None = Field(default=None, ge=1, le=4095)
+
+    @model_validator(mode="after")
+    def _failure_is_whole(self) -> Self:
+        if (self.exec_error is None) != (self.errno is None):
+            raise ValueError("exec_error and errno come together or not at all")
+        return self
+
+
+class TraceStartReply(_Strict):
+    errors: list[str] = Field(default_factory=list, max_length=MAX_TRACE_ERRORS)
+    reused: bool = False
+    """The agent was already armed with this very request (a restored ready snapshot)."""
 
 
 class TraceStopReply(_Strict):
     lost: int = Field(ge=0)
-    errors: list[str] = Field(default_factory=list, max_length=200)
+    errors: list[str] = Field(default_factory=list, max_length=MAX_TRACE_ERRORS)
 
 
 class GetReply(_Strict):
@@ -300,12 +327,49 @@ class AgentClient:
         )
         return ExecReply.model_validate(reply)
 
-    def trace_start(self, raw_syscalls: bool = True, buffer_kb: int = 16384) -> list[str]:
-        reply = self.request(
-            {"op": "trace_start", "raw_syscalls": raw_syscalls, "buffer_kb": buffer_kb},
-            timeout=60,
-        )
-        return [str(e)[:512] for e in reply.get("errors", [])][:200]
+    def trace_start(
+        self,
+        probes: Sequence[str],
+        events: Sequence[str],
+        filters: Sequence[tuple[str, str]] = (),
+        buffer_kb: int = 16384,
+    ) -> list[str]:
+        """Arm the guest's tracer and start streaming the trace; returns what it refused.
+
+        ``probes`` are ``kprobe_events`` lines, ``events`` event directories to enable
+        (``group/name``), ``filters`` (event, expression) pairs, ``buffer_kb`` the ring
+        buffer per CPU: ``aasee.guest.probes.plan_for(profile)`` makes the first three for
+        the guest's architecture. A probe, filter or event the guest kernel rejects is in
+        the returned list (at most 200 entries of at most 512 characters), not an error.
+        """
+        probes, events = list(probes), list(events)
+        pairs = [(str(event), str(expression)) for event, expression in filters]
+        if max(len(probes), len(events), len(pairs)) > MAX_TRACE_ITEMS:
+            raise ValueError(f"more than {MAX_TRACE_ITEMS} probes, events or filters")
+        for text in (*probes, *(expression for _, expression in pairs)):
+            if not text or len(text) > MAX_TRACE_LINE or any(c in text for c in "\n\r\0"):
+                raise ValueError(f"not a single tracefs line: {text[:100]!r}")
+        for event in (*events, *(event for event, _ in pairs)):
+            if not _EVENT.fullmatch(event) or any(p in (".", "..") for p in event.split("/")):
+                raise ValueError(f"not an event name (group/name): {event[:100]!r}")
+        if not TRACE_BUFFER_KB[0] <= buffer_kb <= TRACE_BUFFER_KB[1]:
+            raise ValueError(
+                f"buffer_kb must be between {TRACE_BUFFER_KB[0]} and {TRACE_BUFFER_KB[1]}"
+            )
+        message = {
+            "op": "trace_start",
+            "probes": probes,
+            "events": events,
+            "filters": [list(pair) for pair in pairs],
+            "buffer_kb": buffer_kb,
+        }
+        try:
+            reply = TraceStartReply.model_validate(self.request(message, timeout=60))
+        except ValidationError as exc:
+            raise AgentError(f"trace_start: invalid reply: {exc.errors()[:1]}") from exc
+        if reply.reused:
+            log.debug("the guest's tracer was already armed with this plan")
+        return [error[:512] for error in reply.errors]
 
     def trace_stop(self, timeout: float = 60) -> TraceStopReply:
         return TraceStopReply.model_validate(self.request({"op": "trace_stop"}, timeout=timeout))

@@ -2,8 +2,8 @@
 
 One framed, versioned, size-limited protocol over a virtio-serial port. Every frame is an
 8-byte header (magic ``AE``, protocol version, frame kind, payload length) followed by the
-payload. This module is standard-library only because the same file is copied into the guest
-next to the agent.
+payload. The agent is a Go program; ``agent/protocol.go`` holds the same constants (a unit
+test compares them).
 
 Frame kinds:
   JSON   a UTF-8 JSON object: requests (``op``), replies (``re``) and events (``ev``)
@@ -13,8 +13,11 @@ Frame kinds:
   FILE   a 4-byte big-endian request id, then bytes of a guest file the host asked for with
          a ``get`` request; they precede the request's reply, which states how many were sent
 
-Version 2 added FILE frames and the ``get`` request. The version is in every frame header, so
-a host and an agent of different builds refuse each other's first frame.
+Version 2 added FILE frames and the ``get`` request. Version 3 is the Go agent: the host
+sends the tracer's probe lines, events and filters in ``trace_start``; ``exec`` replies say
+when execve failed (``exec_error``, ``errno``); ``ping`` adds ``machine``. The version is in
+every frame header, so a host and an agent of different builds refuse each other's first
+frame.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 MAGIC = b"AE"
-VERSION = 2
+VERSION = 3
 HEADER = struct.Struct(">2sBBI")
 MAX_PAYLOAD = 1 << 20
 DATA_CHUNK = 256 * 1024

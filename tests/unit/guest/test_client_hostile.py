@@ -93,3 +93,137 @@ def test_garbage_stream_closes_the_channel(channel: tuple[AgentClient, socket.so
     with pytest.raises((AgentError, TimeoutError)):
         client.request({"op": "ping"}, timeout=2)
     assert any("magic" in e for e in client.protocol_errors)
+
+
+def _answer_every(guest: socket.socket, reply: dict[str, object]) -> None:
+    """Answer every request with ``reply`` until the host hangs up."""
+    reader = protocol.FrameReader()
+    while True:
+        try:
+            data = guest.recv(65536)
+        except OSError:
+            return
+        if not data:
+            return
+        for _, payload in reader.feed(data):
+            request = protocol.decode_json(payload)
+            guest.sendall(protocol.encode_json({**reply, "re": request["id"]}))
+
+
+STARTED = {"ok": True, "pid": 42, "time": 1.0, "monotonic": 1.0}
+
+
+def test_a_failed_execve_is_reported(channel: tuple[AgentClient, socket.socket]) -> None:
+    client, guest = channel
+    failed = {**STARTED, "exec_error": "exec format error", "errno": 8}
+    threading.Thread(target=_answer, args=(guest, failed)).start()
+    reply = client.execute(["/tmp/sample"])
+    assert (reply.pid, reply.exec_error, reply.errno) == (42, "exec format error", 8)
+
+
+@pytest.mark.parametrize(
+    "lie",
+    [
+        {"exec_error": "no such file or directory"},  # without its errno
+        {"errno": 2},  # without its text
+        {"exec_error": "x" * 5000, "errno": 2},
+        {"exec_error": "", "errno": 2},
+        {"exec_error": "bad", "errno": 0},
+        {"exec_error": "bad", "errno": 1 << 40},
+        {"exec_error": "bad", "errno": "ENOENT"},
+        {"exec_error": ["a list"], "errno": 2},
+    ],
+)
+def test_exec_failures_are_validated(
+    channel: tuple[AgentClient, socket.socket], lie: dict[str, object]
+) -> None:
+    client, guest = channel
+    threading.Thread(target=_answer, args=(guest, {**STARTED, **lie})).start()
+    with pytest.raises(ValueError):
+        client.execute(["/tmp/sample"])
+
+
+PONG = {"ok": True, "agent_version": "0.3.0", "protocol": protocol.VERSION, "kernel": "6.1"}
+
+
+def test_ping_names_the_machine(channel: tuple[AgentClient, socket.socket]) -> None:
+    client, guest = channel
+    pong = {**PONG, "uptime": 1.0, "time": 1.0}
+    threading.Thread(target=_answer, args=(guest, {**pong, "machine": "mips"})).start()
+    assert client.wait_ready(5).machine == "mips"
+
+
+@pytest.mark.parametrize("machine", [None, "m" * 65, 7])
+def test_a_ping_with_a_bad_machine_is_no_answer(
+    channel: tuple[AgentClient, socket.socket], machine: object
+) -> None:
+    client, guest = channel
+    pong = {**PONG, "uptime": 1.0, "time": 1.0}
+    if machine is not None:
+        pong["machine"] = machine
+    threading.Thread(target=_answer_every, args=(guest, pong), daemon=True).start()
+    with pytest.raises(AgentError, match="did not answer"):
+        client.wait_ready(1.5)
+
+
+PLAN = (["p:ae/open do_filp_open"], ["ae/open", "sched/sched_process_exec"], [("ae/open", "x")])
+
+
+@pytest.mark.parametrize(
+    ("probes", "events", "filters", "buffer_kb"),
+    [
+        (["p:ae/a f\nw:evil"], PLAN[1], PLAN[2], 1024),
+        ([""], PLAN[1], PLAN[2], 1024),
+        (["p" * 5000], PLAN[1], PLAN[2], 1024),
+        (PLAN[0], ["../../../etc/x"], PLAN[2], 1024),
+        (PLAN[0], ["ae/.."], PLAN[2], 1024),
+        (PLAN[0], ["sched"], PLAN[2], 1024),
+        (PLAN[0], PLAN[1], [("ae/open", "ret < 0\n1")], 1024),
+        (PLAN[0], PLAN[1], [("../ae", "ret < 0")], 1024),
+        (PLAN[0], PLAN[1], PLAN[2], 0),
+        (PLAN[0], ["ae/x"] * 5000, PLAN[2], 1024),
+    ],
+)
+def test_trace_plans_are_checked_before_sending(
+    channel: tuple[AgentClient, socket.socket],
+    probes: list[str],
+    events: list[str],
+    filters: list[tuple[str, str]],
+    buffer_kb: int,
+) -> None:
+    client, _ = channel
+    with pytest.raises(ValueError):
+        client.trace_start(probes, events, filters, buffer_kb=buffer_kb)
+
+
+def test_trace_start_sends_the_plan(channel: tuple[AgentClient, socket.socket]) -> None:
+    client, guest = channel
+    seen: list[dict[str, object]] = []
+
+    def answer() -> None:
+        request = protocol.decode_json(next(protocol.FrameReader().feed(guest.recv(65536)))[1])
+        seen.append(request)
+        reply = {"re": request["id"], "ok": True, "errors": ["e" * 600], "reused": True}
+        guest.sendall(protocol.encode_json(reply))
+
+    threading.Thread(target=answer).start()
+    assert client.trace_start(*PLAN, buffer_kb=2048) == ["e" * 512]
+    assert {k: v for k, v in seen[0].items() if k != "id"} == {
+        "op": "trace_start",
+        "probes": PLAN[0],
+        "events": PLAN[1],
+        "filters": [["ae/open", "x"]],
+        "buffer_kb": 2048,
+    }
+
+
+@pytest.mark.parametrize(
+    "errors", ["a string, not a list", [1, 2], ["e"] * 201, [{"error": "x"}], None]
+)
+def test_trace_start_replies_are_validated(
+    channel: tuple[AgentClient, socket.socket], errors: object
+) -> None:
+    client, guest = channel
+    threading.Thread(target=_answer, args=(guest, {"ok": True, "errors": errors})).start()
+    with pytest.raises(AgentError, match="invalid reply"):
+        client.trace_start(*PLAN)

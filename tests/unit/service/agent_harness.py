@@ -1,65 +1,59 @@
-"""The real in-guest agent code, serving one unix socket in this process, for VM-less tests.
+"""The real in-guest agent, built for this host and serving a unix socket, for VM-less tests.
 
-The image copies ``protocol.py`` next to ``agent.py``; here the host's own module is handed
-to the agent under the same name, which is what the copy is.
+The Go agent is compiled once per test session with ``build_agent`` (what the image builder
+uses, for the host's architecture) and started as a subprocess in its ``--socket`` mode:
+the same binary that runs in the guest, serving connections one after another as it serves
+the virtio-serial port. ``--tracefs`` points it at a directory standing in for tracefs.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import socket
-import sys
-import threading
+import atexit
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
-from types import ModuleType
 
-import aasee.guest
-from aasee.guest import protocol
+from aasee.arch import get_profile, host_arch
+from aasee.images.agent_build import build_agent
 
-AGENT = Path(aasee.guest.__file__).parent / "agent" / "agent.py"
-
-
-def load_agent() -> ModuleType:
-    sys.modules.setdefault("protocol", protocol)
-    spec = importlib.util.spec_from_file_location("aasee_guest_agent", AGENT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+GO_CACHE = Path(
+    os.environ.get("AASEE_TEST_GO_CACHE", Path(tempfile.gettempdir()) / "aasee-test-go-cache")
+)
+"""Go's build cache for test builds: a rebuild of unchanged sources takes a fraction of a second."""
 
 
-class InProcessAgent:
-    """Accepts one connection on ``path`` and serves it with the agent's request handling."""
+@functools.cache
+def agent_binary() -> Path:
+    """The agent for this host, built into a temporary directory once per session."""
+    go = get_profile(host_arch()).go
+    folder = Path(tempfile.mkdtemp(prefix="aasee-test-agent-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return build_agent(go.goarch, dict(go.env), folder / "aasee-agent", GO_CACHE)
 
-    def __init__(self, path: Path) -> None:
-        self.module = load_agent()
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(str(path))
-        self.server.listen(1)
-        self.conn: socket.socket | None = None
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
 
-    def _serve(self) -> None:
-        conn, _ = self.server.accept()
-        self.conn = conn
-        channel = self.module.Channel("unused")
-        channel.fd = conn.fileno()
-        agent = self.module.Agent(channel)
-        reader = protocol.FrameReader()
-        while True:
-            try:
-                data = conn.recv(1 << 16)
-            except OSError:
-                return
-            if not data:
-                return
-            for kind, payload in reader.feed(data):
-                if kind == protocol.KIND_JSON:
-                    agent.handle(protocol.decode_json(payload))
+class AgentProcess:
+    """The agent serving ``path`` (a unix socket) until ``close``."""
+
+    def __init__(self, path: Path, tracefs: Path | None = None) -> None:
+        self.path = path
+        self.tracefs = tracefs or path.parent / "no-tracefs"
+        self.process = subprocess.Popen(
+            [str(agent_binary()), "--socket", str(path), "--tracefs", str(self.tracefs)],
+            stdin=subprocess.DEVNULL,
+        )
 
     def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-        self.server.close()
-        self.thread.join(5)
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+# The name tests/unit/service/conftest.py knows the harness by.
+InProcessAgent = AgentProcess

@@ -1,4 +1,5 @@
-"""``get`` end to end without a VM: the real agent code answers a real AgentClient.
+"""``get`` end to end without a VM: the real agent, built for this host, answers a real
+AgentClient.
 
 What must hold in the guest holds here on real files: regular files are read up to the cap,
 symlinks are reported and never followed, FIFOs and devices are never opened for reading.
@@ -7,7 +8,6 @@ symlinks are reported and never followed, FIFOs and devices are never opened for
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -58,10 +58,10 @@ def test_symlink_is_reported_not_followed(agent: AgentClient, tmp_path: Path) ->
 def test_fifo_without_writer_does_not_block(agent: AgentClient, tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    start = time.monotonic()
+    # An agent that opened the FIFO would block for good (no writer ever comes) and this
+    # call would time out instead of answering.
     got = agent.get_file(str(fifo), cap=1 << 20, timeout=5)
     assert (got.kind, got.data) == ("fifo", b"")
-    assert time.monotonic() - start < 2
     # The agent is still responsive afterwards.
     assert agent.get_file(str(fifo), cap=1, timeout=5).kind == "fifo"
 
@@ -92,7 +92,7 @@ def test_read_error_is_an_agent_error_and_the_agent_goes_on(
     agent: AgentClient, tmp_path: Path
 ) -> None:
     # A regular file whose read fails (EIO at offset 0): the kernel's own example.
-    with pytest.raises(AgentError, match="OSError"):
+    with pytest.raises(AgentError, match="read /proc/self/mem: input/output error"):
         agent.get_file("/proc/self/mem", cap=10, timeout=5)
     (tmp_path / "after").write_bytes(b"fine")
     assert agent.get_file(str(tmp_path / "after"), cap=10, timeout=5).data == b"fine"

@@ -1,0 +1,3 @@
+module aaseeagent
+
+go 1.19
