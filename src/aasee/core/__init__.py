@@ -11,16 +11,31 @@ from aasee.core.config import (
     load_hooks_config,
     merged_configuration,
 )
-from aasee.core.context import Context, ContextBase, ContextFactory
+from aasee.core.context import (
+    ACTIONS,
+    CONTEXT_SOURCE,
+    TRANSITIONS,
+    Context,
+    ContextBase,
+    ContextFactory,
+    ContextState,
+    ContextStateError,
+    NetworkAddresses,
+)
 from aasee.core.environment import Environment
 from aasee.core.events import Event, EventBus, Handler, HandlerError
 from aasee.core.hooks import Hook, HookLoadError, HookManager, HookParameters
 
 __all__ = [
+    "ACTIONS",
+    "CONTEXT_SOURCE",
+    "TRANSITIONS",
     "ConfigError",
     "Context",
     "ContextBase",
     "ContextFactory",
+    "ContextState",
+    "ContextStateError",
     "Environment",
     "Event",
     "EventBus",
@@ -32,6 +47,7 @@ __all__ = [
     "HookParameters",
     "HookSpec",
     "HooksConfig",
+    "NetworkAddresses",
     "load_hooks_config",
     "merged_configuration",
 ]

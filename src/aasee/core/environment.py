@@ -33,7 +33,8 @@ class Environment:
             environment.context.poweron()
 
     ``join_timeout`` bounds how long deallocation waits for asynchronous
-    event handlers; None waits for as long as they take.
+    event handlers; None waits for as long as they take. ``logger`` is
+    accepted as SEE's Environment took it.
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class Environment:
         context_factory: ContextFactory,
         configuration: HooksConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
         identifier: str | None = None,
+        logger: logging.Logger | None = None,
         *,
         join_timeout: float | None = None,
     ) -> None:
@@ -56,6 +58,7 @@ class Environment:
         # the `with` block has exited.
         self._bus: EventBus | None = None
         self._cleanup_errors: list[BaseException] = []
+        self.logger = logger or logging.getLogger(f"{__name__}.{type(self).__qualname__}")
 
     @property
     def identifier(self) -> str:
@@ -158,7 +161,7 @@ class Environment:
         except Exception:
             # Keep the exception from the `with` body: it is the root cause.
             # The teardown errors are already logged and kept in `errors`.
-            logger.warning(
+            self.logger.warning(
                 "environment %s: deallocation failed while handling %s",
                 self._identifier,
                 exc_type.__name__,
@@ -177,7 +180,7 @@ class Environment:
         that the timeout is neither waited nor reported twice.
         """
         joined = wait and self._step(errors, "waiting for event handlers", self._join)
-        self._step(errors, "context cleanup", context.cleanup)
+        self._step(errors, "context cleanup", lambda: _cleanup_context(context))
         # Closing waits for handlers without a limit, so skip it if they
         # already overran the timeout; the idle pool threads exit with it.
         if joined and isinstance(context, ContextBase) and context.owns_bus:
@@ -189,10 +192,20 @@ class Environment:
         try:
             action()
         except BaseException as exc:
-            logger.error("environment %s: %s failed", self._identifier, description, exc_info=exc)
+            self.logger.error(
+                "environment %s: %s failed", self._identifier, description, exc_info=exc
+            )
             errors.append(exc)
             return False
         return True
+
+
+def _cleanup_context(context: Context) -> None:
+    try:
+        context.cleanup()
+    except NotImplementedError:
+        # SEE's Context.cleanup raised it to mean "nothing to release".
+        pass
 
 
 def _primary(errors: list[BaseException]) -> BaseException:

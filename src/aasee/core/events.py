@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback as traceback_module
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,28 +27,83 @@ WILDCARD = "*"
 Handler = Callable[["Event"], Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, init=False)
 class Event:
     """Something that happened, with the data describing it.
 
     Payload keys are readable as attributes (``event.sample_path``); the
-    dataclass fields ``name``, ``source`` and ``payload`` take precedence
-    over payload keys of the same name, which stay reachable via ``payload``.
+    dataclass fields ``name``, ``source``, ``payload`` and ``timestamp`` take
+    precedence over payload keys of the same name, which stay reachable via
+    ``payload``. Payload may be given as a mapping, as keywords (SEE's
+    ``Event("run_command", command="ls")``) or both.
+
+    An event stands for its name wherever SEE hooks used the name string: it
+    compares equal to it (``event == "post_poweron"``, ``event in ("a", "b")``),
+    hashes like it, and formats as it (``"%s" % event``, ``f"{event}"``,
+    ``event + ".log"``). Two events are equal when name, source and payload
+    are; ``timestamp`` (``time.time()`` when the event was built) is ignored.
     """
 
     name: str
     source: str | None = None
-    # Hashing a mapping proxy fails, so only name and source take part in hash().
-    payload: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # Hashing a mapping proxy fails; __hash__ below hashes the name only.
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    timestamp: float = 0.0
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        name: str,
+        source: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        timestamp: float | None = None,
+        **fields: Any,
+    ) -> None:
         # Copy so that later changes to the caller's dict cannot leak into the
         # event, and wrap so handlers cannot alter what other handlers see.
-        object.__setattr__(self, "payload", MappingProxyType(dict(self.payload)))
+        data = dict(payload) if payload is not None else {}
+        data.update(fields)
+        # SEE's events were strings, so an event may be named by another event.
+        object.__setattr__(self, "name", name.name if isinstance(name, Event) else name)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "payload", MappingProxyType(data))
+        object.__setattr__(
+            self, "timestamp", time.time() if timestamp is None else float(timestamp)
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # mappingproxy cannot be pickled; rebuild from a plain dict instead.
-        return (type(self), (self.name, self.source, dict(self.payload)))
+        return (type(self), (self.name, self.source, dict(self.payload), self.timestamp))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Event):
+            return (self.name, self.source, dict(self.payload)) == (
+                other.name,
+                other.source,
+                dict(other.payload),
+            )
+        if isinstance(other, str):
+            return self.name == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        # Equal to its name, so it must hash like it (dict and set lookups).
+        return hash(self.name)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return format(self.name, spec)
+
+    def __add__(self, other: str) -> str:
+        if not isinstance(other, str):
+            return NotImplemented
+        return self.name + other
+
+    def __radd__(self, other: str) -> str:
+        if not isinstance(other, str):
+            return NotImplemented
+        return other + self.name
 
     def __getattr__(self, key: str) -> Any:
         # Only reached when normal lookup fails. Reading through __dict__
@@ -79,6 +135,11 @@ class HandlerError:
             f"handler {self.handler} failed on event {self.event!r}: "
             f"{type(self.error).__name__}: {self.error}"
         )
+
+
+def _event_name(event: str | Event) -> str:
+    # SEE hooks subscribe with an Event as readily as with its name.
+    return event.name if isinstance(event, Event) else event
 
 
 def handler_name(handler: Handler) -> str:
@@ -124,28 +185,29 @@ class EventBus:
         # can refuse to wait for itself instead of deadlocking.
         self._local = threading.local()
 
-    def subscribe(self, event: str, handler: Handler) -> None:
+    def subscribe(self, event: str | Event, handler: Handler) -> None:
         """Run ``handler`` synchronously whenever ``event`` is triggered."""
         self._add(event, handler, asynchronous=False)
 
-    def subscribe_async(self, event: str, handler: Handler) -> None:
+    def subscribe_async(self, event: str | Event, handler: Handler) -> None:
         """Run ``handler`` on the worker pool whenever ``event`` is triggered."""
         self._add(event, handler, asynchronous=True)
 
-    def unsubscribe(self, event: str, handler: Handler) -> None:
-        """Remove the earliest subscription of ``handler`` to ``event``.
+    def unsubscribe(self, event: str | Event, handler: Handler) -> None:
+        """Remove every subscription of ``handler`` to ``event``, synchronous and asynchronous.
 
-        Raises ValueError if ``handler`` is not subscribed to ``event``.
+        Raises ValueError if ``handler`` is not subscribed to ``event`` at all.
         """
+        name = _event_name(event)
         with self._lock:
-            subscriptions = self._subscriptions.get(event, [])
-            for index, subscription in enumerate(subscriptions):
-                # == rather than `is`: bound methods are re-created on every
-                # attribute access but compare equal.
-                if subscription.handler == handler:
-                    del subscriptions[index]
-                    return
-        raise ValueError(f"{handler_name(handler)} is not subscribed to event {event!r}")
+            subscriptions = self._subscriptions.get(name, [])
+            # == rather than `is`: bound methods are re-created on every
+            # attribute access but compare equal.
+            kept = [s for s in subscriptions if s.handler != handler]
+            if len(kept) < len(subscriptions):
+                self._subscriptions[name] = kept
+                return
+        raise ValueError(f"{handler_name(handler)} is not subscribed to event {name!r}")
 
     def trigger(self, event: str | Event, source: str | None = None, **payload: Any) -> Event:
         """Dispatch an event to its handlers and return it.
@@ -208,14 +270,15 @@ class EventBus:
         with self._lock:
             return self._closed
 
-    def _add(self, event: str, handler: Handler, *, asynchronous: bool) -> None:
-        if not isinstance(event, str) or not event:
+    def _add(self, event: str | Event, handler: Handler, *, asynchronous: bool) -> None:
+        name = _event_name(event)
+        if not isinstance(name, str) or not name:
             raise ValueError(f"event name must be a non-empty string, got {event!r}")
         if not callable(handler):
             raise TypeError(f"handler must be callable, got {handler!r}")
         with self._lock:
             self._sequence += 1
-            self._subscriptions.setdefault(event, []).append(
+            self._subscriptions.setdefault(name, []).append(
                 _Subscription(self._sequence, handler, asynchronous)
             )
 

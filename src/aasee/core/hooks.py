@@ -11,7 +11,7 @@ import importlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from aasee.core.config import HooksConfig, HookSpec, merged_configuration
 from aasee.core.context import Context
@@ -33,9 +33,17 @@ class HookParameters:
 class Hook:
     """Base class of all hooks.
 
-    Subclasses subscribe to the context's events in ``__init__`` and release
-    whatever they acquired in :meth:`cleanup`.
+    Built with :class:`HookParameters` (identifier, configuration, context),
+    it offers them as ``self.identifier``, ``self.configuration`` and
+    ``self.context``, plus ``self.logger``, as SEE's ``Hook`` did. Subclasses
+    subscribe to the context's events in ``__init__`` and release whatever
+    they acquired in :meth:`cleanup`. ``requires`` names the context
+    capabilities the hook uses (``agent_channel``, ``qmp``...); a context that
+    declares its ``capabilities`` and lacks one fails the hook at load time,
+    with both named, instead of in the middle of a run.
     """
+
+    requires: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, parameters: HookParameters) -> None:
         self.identifier = parameters.identifier
@@ -93,7 +101,8 @@ class HookManager:
         """Clean up the loaded hooks in reverse order and forget them.
 
         A failing cleanup does not stop the others: errors are logged and
-        returned. An interrupt (e.g. KeyboardInterrupt) is re-raised once
+        returned; NotImplementedError (a SEE hook with nothing to release)
+        is not an error. An interrupt (e.g. KeyboardInterrupt) is re-raised once
         every hook has had its chance to clean up.
         """
         hooks, self._hooks = self._hooks, []
@@ -102,6 +111,9 @@ class HookManager:
         for hook in reversed(hooks):
             try:
                 hook.cleanup()
+            except NotImplementedError:
+                # SEE's Hook.cleanup raised it to mean "nothing to release".
+                pass
             except Exception as exc:
                 logger.error("cleanup of hook %s failed", _hook_name(hook), exc_info=exc)
                 errors.append(exc)
@@ -114,6 +126,7 @@ class HookManager:
 
     def _instantiate(self, spec: HookSpec) -> Hook:
         hook_class = _import_hook_class(spec.name)
+        self._check_capabilities(spec.name, hook_class)
         parameters = HookParameters(
             identifier=self._identifier,
             configuration=merged_configuration(self._config.configuration, spec.configuration),
@@ -127,6 +140,20 @@ class HookManager:
             ) from exc
         logger.debug("loaded hook %s", spec.name)
         return hook
+
+    def _check_capabilities(self, name: str, hook_class: type[Hook]) -> None:
+        provided = getattr(self._context, "capabilities", None)
+        if provided is None:
+            # A context that declares nothing (e.g. one of a SEE user's own) is trusted.
+            return
+        missing = sorted(set(hook_class.requires) - set(provided))
+        if missing:
+            raise HookLoadError(
+                name,
+                f"it needs the context capabilities {', '.join(missing)}, which "
+                f"{type(self._context).__name__} does not have "
+                f"(it has: {', '.join(sorted(provided)) or 'none'})",
+            )
 
 
 def _import_hook_class(name: str) -> type[Hook]:

@@ -7,20 +7,47 @@
 ``DummyProvider`` takes ``name`` as a path (to ``NAME.json`` or ``NAME.qcow2``, or a bare
 image name in the local image directory). ``LibvirtPoolProvider`` finds the volume
 ``NAME.qcow2`` in a libvirt storage pool and reads the metadata stored beside it.
+``GlanceProvider`` (OpenStack Glance v2), ``S3Provider`` and ``HttpProvider`` download an
+image archive (see ``providers_remote``) into a verified local cache. SEE's ``uri`` key is
+accepted for ``name``.
 """
 
 from __future__ import annotations
 
 import importlib
-from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
 import libvirt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from aasee.contexts.libvirt_connection import DEFAULT_URI, connect
+from aasee.images.providers_base import ImageProvider
+from aasee.images.providers_glance import GlanceProvider
+from aasee.images.providers_http import HttpProvider
+from aasee.images.providers_remote import (
+    RemoteImageProvider,
+    pack_image,
+    wait_for_downloads,
+)
+from aasee.images.providers_s3 import S3Provider
 from aasee.images.store import GuestImage, ImageError, image_dir, load_image_metadata
+
+__all__ = [
+    "POOL_NAME",
+    "DummyProvider",
+    "GlanceProvider",
+    "HttpProvider",
+    "ImageProvider",
+    "LibvirtPoolProvider",
+    "ProviderConfig",
+    "RemoteImageProvider",
+    "S3Provider",
+    "pack_image",
+    "provider_from_config",
+    "register_pool",
+    "wait_for_downloads",
+]
 
 POOL_NAME = "aasee"
 
@@ -28,20 +55,10 @@ POOL_NAME = "aasee"
 class ProviderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: str = Field(validation_alias=AliasChoices("name", "uri"))
+    """The image: a name or path for the local providers, a name or id remotely (SEE: uri)."""
     provider: str = "aasee.images.providers.DummyProvider"
     provider_configuration: dict[str, Any] = Field(default_factory=dict)
-
-
-class ImageProvider(ABC):
-    def __init__(self, name: str, configuration: dict[str, Any]) -> None:
-        self.name = name
-        self.configuration = configuration
-
-    @property
-    @abstractmethod
-    def image(self) -> GuestImage:
-        """The guest image, checked complete."""
 
 
 def _metadata_for(path: Path) -> Path:

@@ -212,3 +212,30 @@ class TestCleanup:
             manager.cleanup()
         assert context.journal == ["a:init", "i:init", "i:cleanup", "a:cleanup"]
         assert manager.hooks == []
+
+
+# --- capabilities -----------------------------------------------------------------------------
+
+
+class _NeedsQmp(Hook):
+    requires = frozenset({"qmp"})
+
+
+class _CapableContext(RecordingContext):
+    capabilities = frozenset({"qmp", "agent_channel"})
+
+
+class _IncapableContext(RecordingContext):
+    capabilities = frozenset({"agent_channel"})
+
+
+def test_a_hook_needing_a_missing_capability_fails_at_load_naming_both() -> None:
+    spec = load_hooks_config({"hooks": [{"name": f"{__name__}._NeedsQmp"}]})
+    with pytest.raises(HookLoadError) as caught:
+        HookManager("id", spec, _IncapableContext("id")).load()
+    assert "qmp" in str(caught.value) and "_IncapableContext" in str(caught.value)
+    manager = HookManager("id", spec, _CapableContext("id"))
+    manager.load()
+    assert len(manager.hooks) == 1
+    # A context that declares nothing is trusted (a SEE user's own context).
+    HookManager("id", spec, RecordingContext("id")).load()
