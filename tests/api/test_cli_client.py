@@ -141,7 +141,7 @@ def test_failed_task_exits_3_with_the_reason(
         cli, live_server, token, "submit", str(sample), "--image", "no-such-guest", "--wait"
     )
     assert result.exit_code == 3
-    assert "no built guest image" in result.stdout
+    assert "is not available" in result.stdout
 
 
 def test_bad_token_and_unreachable_server(

@@ -40,6 +40,9 @@ def test_submit_queues_a_task(client: TestClient, auth: dict[str, str]) -> None:
         image=IMAGE,
         priority="5",
         user="nobody",
+        memory_mib="768",
+        revert="cold",
+        time_warp="false",
     )
     assert answer.status_code == 201, answer.text
     task = answer.json()
@@ -57,7 +60,24 @@ def test_submit_queues_a_task(client: TestClient, auth: dict[str, str]) -> None:
         "image": IMAGE,
         "priority": 5,
         "user": "nobody",
+        "sandbox": "qemu",
+        "accel": "auto",
+        "memory_mib": 768,
+        "vcpus": 1,
+        "revert": "cold",
+        "time_warp": False,
+        "stop_on_exit": False,
+        "raw_syscalls": True,
+        "boot_timeout": 180.0,
     }
+    assert task["arch"] == "x86_64"
+    assert task["sample_arch"] == "script or data (no ELF header)"
+
+
+def test_the_guest_is_chosen_by_the_sample_header(client: TestClient, auth: dict[str, str]) -> None:
+    """No image asked for: a script goes to the x86-64 guest, recorded in the options."""
+    task = submit(client, auth).json()
+    assert task["options"]["image"] == IMAGE and task["arch"] == "x86_64"
 
 
 def test_default_options(client: TestClient, auth: dict[str, str]) -> None:

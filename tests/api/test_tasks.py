@@ -268,7 +268,13 @@ def test_metrics_prometheus_and_json(client: TestClient, auth: dict[str, str]) -
 
 def test_images(client: TestClient, auth: dict[str, str]) -> None:
     assert client.get("/api/v1/images", headers=auth).json() == [
-        {"name": "debian-bookworm-amd64", "arch": "x86_64", "os": "debian-12"}
+        {
+            "name": "debian-bookworm-amd64",
+            "arch": "x86_64",
+            "os": "debian-12",
+            "workers": [],
+            "local": True,
+        }
     ]
 
 

@@ -147,7 +147,7 @@ def test_failed_task_shows_its_reason(client: TestClient, token: str, auth: dict
     task = submit(client, auth, image="no-such-guest").json()
     login(client, token)
     html = client.get(f"/analyses/{task['id']}").text
-    assert "no built guest image" in html
+    assert "is not available" in html
 
 
 def test_unknown_analysis_is_an_html_404(client: TestClient, token: str) -> None:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from aasee.arch import DEFAULT_ARCH, get_profile
 from aasee.contexts.accel import choose_accel
 from aasee.contexts.libvirt_qemu import list_sandbox_domains
 from aasee.contexts.qemu_process import list_qemu_sandboxes
 from aasee.contexts.snapshots import Snapshot, find_snapshot
-from aasee.images.builder import RECIPES, ImageBuilder
+from aasee.images.builder import ImageBuilder, recipe_for
 from aasee.images.store import GuestImage, aasee_home, cache_dir, snapshot_root
 from aasee.service.analysis import AnalysisOptions, make_snapshot, qemu_config
 
@@ -23,14 +24,14 @@ PROGRAMS = Path(__file__).parent / "programs"
 @pytest.fixture(scope="session")
 def guest_image() -> GuestImage:
     """The default guest, built (or taken from the cache) once per session."""
-    return ImageBuilder(RECIPES["debian-bookworm-amd64"]).build()
+    return ImageBuilder(recipe_for(get_profile(DEFAULT_ARCH))).build()
 
 
 @pytest.fixture(scope="session")
 def ready_snapshot(guest_image: GuestImage) -> Snapshot:
     """The default ready snapshot of the guest, made if it does not exist yet."""
-    options = AnalysisOptions()
-    accel = choose_accel(guest_image.kernel, options.accel, cache_dir())
+    options = AnalysisOptions(image=guest_image.name)
+    accel = choose_accel(guest_image.profile(), guest_image.kernel, options.accel, cache_dir())
     found, _ = find_snapshot(
         snapshot_root(),
         guest_image.name,

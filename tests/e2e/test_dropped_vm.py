@@ -50,8 +50,8 @@ def test_dropped_files_are_collected_capped_and_hashed(
     hooks = tmp_path / "hooks.json"
     hooks.write_text(json.dumps({"configuration": {"dropped_file_cap": CAP}, "hooks": []}))
     out = tmp_path / "analysis"
-    options = AnalysisOptions(timeout=30, stop_on_exit=True, hooks_config=str(hooks))
-    run_analysis(sample, out, options, postprocess=False)
+    options = AnalysisOptions(timeout=30, stop_on_exit=True)
+    run_analysis(sample, out, options, postprocess=False, hooks_config=str(hooks))
 
     found = _entries(out)
     script = found["/tmp/aasee-drop.sh"]

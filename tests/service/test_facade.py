@@ -1,4 +1,5 @@
-"""TaskService against a real SQLite database, storage folder and SQLite queue."""
+"""TaskService against a real database (SQLite and PostgreSQL), storage folder and SQLite
+queue."""
 
 from __future__ import annotations
 
@@ -16,9 +17,16 @@ from aasee.service.facade import MAX_PAGE, SubmitOptions, TaskService, sanitize_
 from aasee.service.models import Token
 from aasee.service.settings import Settings
 
-from .conftest import make_settings
+from .conftest import BACKENDS, backend_database_url, make_settings
 
 SAMPLE = b"#!/bin/sh\necho hello\n"
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Overrides conftest's: each test here that uses the database runs on SQLite and on
+    PostgreSQL (its id names the backend)."""
+    return backend_database_url(request, request.param)
 
 
 def test_submit_stores_the_sample_and_queues_the_task(service: TaskService) -> None:
@@ -29,7 +37,7 @@ def test_submit_stores_the_sample_and_queues_the_task(service: TaskService) -> N
     assert view.options.timeout == service.settings.default_timeout
     assert view.created.tzinfo is not None
     assert service.storage.get_bytes(f"tasks/{view.id}/sample.bin", 100) == SAMPLE
-    assert service.queues.analysis.dequeue(wait=1) == view.id
+    assert service.queues.analysis("debian-bookworm-amd64").dequeue(wait=1) == view.id
     assert service.get(view.id) == view
 
 
@@ -90,9 +98,9 @@ def test_unknown_guest_image_fails_at_once_with_a_reason(service: TaskService) -
     view = service.submit(SAMPLE, "x", SubmitOptions(image="windows-11-arm64"))
     assert view.status == "failed" and view.finished is not None
     assert view.reason is not None
-    assert "no built guest image 'windows-11-arm64'" in view.reason
+    assert "guest image 'windows-11-arm64' is not available" in view.reason
     assert "debian-bookworm-amd64 (x86_64)" in view.reason
-    assert service.queues.analysis.depth() == 0
+    assert service.queues.analysis("debian-bookworm-amd64").depth() == 0
 
 
 def test_image_offered_by_a_live_remote_worker_is_accepted(service: TaskService) -> None:
@@ -100,6 +108,38 @@ def test_image_offered_by_a_live_remote_worker_is_accepted(service: TaskService)
         service.db, "remote:1:sandbox-1", "sandbox", "remote", 1, None, ["alpine-arm64:aarch64"]
     )
     assert service.submit(SAMPLE, "x", SubmitOptions(image="alpine-arm64")).status == "pending"
+
+
+AARCH64_ELF = (b"\x7fELF\x02\x01\x01\x00" + b"\0" * 8 + b"\x02\x00\xb7\x00\x01\x00\x00\x00").ljust(
+    64, b"\0"
+) + b"bot"
+RISCV_ELF = (b"\x7fELF\x02\x01\x01\x00" + b"\0" * 8 + b"\x02\x00\xf3\x00\x01\x00\x00\x00").ljust(
+    64, b"\0"
+)
+
+
+def test_an_elf_sample_goes_to_a_worker_of_its_architecture(service: TaskService) -> None:
+    refused = service.submit(AARCH64_ELF, "bot", SubmitOptions())
+    assert refused.status == "failed" and refused.reason is not None
+    assert "no aarch64 guest image" in refused.reason and "--arch aarch64" in refused.reason
+    assert refused.sample_arch == "AArch64 64-bit little-endian"
+    lifecycle.beat_worker(
+        service.db, "pi:1:sandbox-1", "sandbox", "pi", 1, None, ["iot-aarch64:aarch64"]
+    )
+    view = service.submit(AARCH64_ELF, "bot", SubmitOptions(), force=True)
+    assert view.status == "pending"
+    assert view.options.image == "iot-aarch64" and view.arch == "aarch64"
+    assert service.queues.analysis("iot-aarch64").dequeue(wait=1) == view.id
+    assert service.queues.analysis("debian-bookworm-amd64").depth() == 0
+    images = {item["name"]: item for item in service.images()}
+    assert images["iot-aarch64"]["workers"] == ["pi:1:sandbox-1"]
+    assert images["iot-aarch64"]["arch"] == "aarch64"
+
+
+def test_a_sample_of_an_architecture_no_guest_runs_fails_at_once(service: TaskService) -> None:
+    view = service.submit(RISCV_ELF, "riscv", SubmitOptions())
+    assert view.status == "failed" and view.reason is not None
+    assert "RISC-V 64-bit little-endian" in view.reason and "Guests available" in view.reason
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""The task state machine on a real SQLite database: legal and illegal transitions, claims,
-run ownership, bounded retries, the reaper."""
+"""The task state machine on a real database (SQLite and PostgreSQL): legal and illegal
+transitions, claims, run ownership, bounded retries, the reaper."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ from aasee.service import lifecycle
 from aasee.service.facade import SubmitOptions, TaskService
 from aasee.service.lifecycle import TRANSITIONS, IllegalTransition, transition
 from aasee.service.models import Task, utcnow
+
+from .conftest import BACKENDS, backend_database_url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Overrides conftest's: each test here that uses the database runs on SQLite and on
+    PostgreSQL (its id names the backend)."""
+    return backend_database_url(request, request.param)
 
 
 def _submit(service: TaskService, data: bytes = b"#!/bin/sh\necho hi\n") -> str:
@@ -92,7 +101,7 @@ def test_retries_are_bounded(service: TaskService) -> None:
 def test_reaper_retries_then_fails_silent_tasks(service: TaskService) -> None:
     task_id = _submit(service)
     db, settings = service.db, service.settings
-    assert service.queues.analysis.dequeue(wait=1) == task_id
+    assert service.queues.analysis("debian-bookworm-amd64").dequeue(wait=1) == task_id
     claim = lifecycle.claim_for_analysis(db, task_id, "host:1:sandbox-1")
     assert claim is not None
     assert lifecycle.report_progress(db, task_id, claim.run_id, "running sample", 0.2)
@@ -103,7 +112,7 @@ def test_reaper_retries_then_fails_silent_tasks(service: TaskService) -> None:
     view = service.get(task_id)
     assert view is not None and view.status == "pending"
     assert view.reason is not None and "stopped responding during running sample" in view.reason
-    assert service.queues.analysis.dequeue(wait=1) == task_id  # sent again
+    assert service.queues.analysis("debian-bookworm-amd64").dequeue(wait=1) == task_id  # sent again
     claim = lifecycle.claim_for_analysis(db, task_id, "host:2:sandbox-1")
     assert claim is not None
     result = lifecycle.reap(db, service.queues, settings, later + timedelta(seconds=60))
@@ -138,10 +147,11 @@ def test_reaper_resends_lost_messages_only_when_the_queue_is_empty(
     later = utcnow() + timedelta(seconds=settings.stale_after_seconds + 1)
     # Both messages are still queued: nothing is lost, nothing is re-sent.
     assert lifecycle.reap(service.db, service.queues, settings, later).resent == []
-    service.queues.analysis.huey.flush()  # the queue lost them (e.g. a Redis restart)
+    queue = service.queues.analysis("debian-bookworm-amd64")
+    queue.huey.flush()  # the queue lost them (e.g. a Redis restart)
     result = lifecycle.reap(service.db, service.queues, settings, later)
     assert sorted(result.resent) == sorted([first, second])
-    taken = {service.queues.analysis.dequeue(wait=1), service.queues.analysis.dequeue(wait=1)}
+    taken = {queue.dequeue(wait=1), queue.dequeue(wait=1)}
     assert taken == {first, second}
 
 

@@ -131,7 +131,9 @@ def test_sigterm_cleans_up_and_requeues(
     assert view is not None and view.status == "pending"
     assert view.reason is not None and "was stopped during the analysis" in view.reason
     assert list(service.settings.home.glob("cleaned-*"))  # the "VM" was cleaned up
-    assert service.queues.analysis.depth() == 1  # and the task is queued again
+    assert (
+        service.queues.analysis("debian-bookworm-amd64").depth() == 1
+    )  # and the task is queued again
     health = service.health()
     assert health["workers"] == []  # the worker said goodbye
 
@@ -195,7 +197,7 @@ def test_supervisor_reaps_a_killed_child_at_once_and_restarts_it(service: TaskSe
     finally:
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(30) == 0
-    assert service.queues.analysis.depth() == 0
+    assert service.queues.analysis("debian-bookworm-amd64").depth() == 0
 
 
 def test_children_die_with_a_killed_supervisor(service: TaskService) -> None:
@@ -208,7 +210,6 @@ def test_children_die_with_a_killed_supervisor(service: TaskService) -> None:
 
 
 def test_serve_runs_web_and_workers_and_stops_cleanly(tmp_path: Path) -> None:
-    pytest.importorskip("aasee.web.app")
     from .conftest import make_settings
 
     settings = make_settings(tmp_path)

@@ -15,13 +15,14 @@ def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/queue.db"
     url: str = request.getfixturevalue("redis_url")
-    Queues(url).analysis.huey.flush()
+    for image in ("img", "other"):
+        Queues(url).analysis(image).huey.flush()
     Queues(url).postprocess.huey.flush()
     return url
 
 
 def test_priority_then_order(queue_url: str) -> None:
-    queue = Queues(queue_url).analysis
+    queue = Queues(queue_url).analysis("img")
     queue.enqueue("low-1", -5)
     queue.enqueue("normal-1", 0)
     queue.enqueue("high", 9)
@@ -36,17 +37,28 @@ def test_priority_then_order(queue_url: str) -> None:
 def test_queues_are_separate(queue_url: str) -> None:
     queues = Queues(queue_url)
     queues.postprocess.enqueue("p")
-    assert queues.analysis.dequeue(wait=0.2) is None
+    assert queues.analysis("img").dequeue(wait=0.2) is None
     assert queues.postprocess.dequeue(wait=1) == "p"
 
 
+def test_a_task_only_reaches_workers_of_its_guest_image(queue_url: str) -> None:
+    """Each guest image has its own analysis queue: a worker takes only what it can run."""
+    queues = Queues(queue_url)
+    queues.analysis("other").enqueue("for-other", 0)
+    queues.analysis("img").enqueue("for-img", 0)
+    assert queues.dequeue_analysis(["img"], wait=0.5) == "for-img"
+    assert queues.dequeue_analysis(["img"], wait=0.3) is None
+    assert queues.dequeue_analysis(["img", "other"], wait=0.5) == "for-other"
+    assert queues.dequeue_analysis([], wait=0.1) is None
+
+
 def test_a_second_client_sees_the_same_queue(queue_url: str) -> None:
-    Queues(queue_url).analysis.enqueue("shared")
-    assert Queues(queue_url).analysis.dequeue(wait=1) == "shared"
+    Queues(queue_url).analysis("img").enqueue("shared")
+    assert Queues(queue_url).analysis("img").dequeue(wait=1) == "shared"
 
 
 def test_pickled_message_is_refused_not_run(queue_url: str, tmp_path: Path) -> None:
-    queue = Queues(queue_url).analysis
+    queue = Queues(queue_url).analysis("img")
     marker = tmp_path / "pwned"
 
     class Exploit:

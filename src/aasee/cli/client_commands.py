@@ -21,11 +21,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from rich.text import Text
 
+from aasee.cli import exit_codes
+
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 FINAL = ("reported", "failed")
-EXIT_UNREACHABLE = 1
-EXIT_REFUSED = 2
-EXIT_FAILED = 3
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -58,7 +57,7 @@ class ApiClient:
             raise ClientError(
                 f"cannot reach the AASEE service at {self.server}: {exc} "
                 "(is `aasee serve` running? see --server)",
-                EXIT_UNREACHABLE,
+                exit_codes.UNREACHABLE,
             ) from exc
         if response.is_success:
             return response
@@ -66,7 +65,7 @@ class ApiClient:
             detail = str(response.json().get("detail", response.text))
         except ValueError:
             detail = response.text.strip()[:500] or response.reason_phrase
-        code = EXIT_REFUSED if response.status_code < 500 else EXIT_UNREACHABLE
+        code = exit_codes.BAD_INPUT if response.status_code < 500 else exit_codes.UNREACHABLE
         raise ClientError(f"the service answered {response.status_code}: {detail}", code)
 
     def submit(self, sample: Path, fields: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +85,7 @@ class ApiClient:
 
 def _segment(task_id: str) -> str:
     if not task_id or "/" in task_id or task_id in (".", ".."):
-        raise ClientError(f"{task_id!r} is not a task id", EXIT_REFUSED)
+        raise ClientError(f"{task_id!r} is not a task id", exit_codes.BAD_INPUT)
     return task_id
 
 
@@ -102,7 +101,7 @@ def _client(server: str, token: str | None) -> ApiClient:
             ClientError(
                 "no API token: pass --token or set AASEE_TOKEN (an administrator creates one "
                 "with `aasee token create NAME`)",
-                EXIT_REFUSED,
+                exit_codes.BAD_INPUT,
             )
         )
     return ApiClient(server, token)
@@ -140,7 +139,8 @@ def _task_table(task: dict[str, Any]) -> Table:
         ("reason", task.get("reason")),
         ("submitted", task.get("created")),
         ("finished", task.get("finished")),
-        ("guest", options.get("image")),
+        ("sample arch", task.get("sample_arch")),
+        ("guest", f"{options.get('image')} ({task.get('arch')})" if task.get("arch") else None),
         ("network", options.get("network")),
         ("timeout", options.get("timeout")),
     ]
@@ -180,7 +180,9 @@ def _finish(task: dict[str, Any], as_json: bool) -> None:
     else:
         out.print(_task_table(task))
     if task.get("status") == "failed":
-        sys.exit(EXIT_FAILED)
+        # Ran, but the sample could not be executed in the guest: the report says why.
+        not_run = task.get("verdict") == "not executed"
+        sys.exit(exit_codes.NOT_EXECUTED if not_run else exit_codes.FAILED)
 
 
 @click.command("submit")
@@ -193,7 +195,7 @@ def _finish(task: dict[str, Any], as_json: bool) -> None:
     help="Guest network (default fake internet).",
 )
 @click.option("--arg", "arguments", multiple=True, help="Sample argument (repeatable).")
-@click.option("--image", help="Guest image (default debian-bookworm-amd64).")
+@click.option("--image", help="Guest image (default: one of the sample's architecture).")
 @click.option("--priority", type=click.IntRange(-10, 10), help="Higher runs first.")
 @click.option("--user", help="Guest user to run the sample as.")
 @click.option("--force", is_flag=True, help="Analyse again even if already analysed.")
@@ -292,7 +294,7 @@ def report_command(
         try:
             out_file.write_bytes(data)
         except OSError as exc:
-            _fail(ClientError(f"cannot write {out_file}: {exc}", EXIT_REFUSED))
+            _fail(ClientError(f"cannot write {out_file}: {exc}", exit_codes.BAD_INPUT))
         err.print(f"wrote {out_file} ({len(data)} bytes)", markup=False, highlight=False)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from aasee.cli import exit_codes
 from aasee.processing.atomic import write_atomic
 from aasee.processing.exports import FORMATS, export
 from aasee.processing.html import write_html
@@ -21,16 +22,15 @@ from aasee.processing.models import Report
 from aasee.processing.report import ReportValidationError, validate_report
 from aasee.processing.text import printable
 
-__all__ = ["EXIT_BAD_INPUT", "ReportInputError", "load_report", "register"]
+__all__ = ["ReportInputError", "load_report", "register"]
 
-EXIT_BAD_INPUT = 2
 _SHOWN_ERRORS = 10
 
 
 class ReportInputError(click.ClickException):
     """The results directory holds no usable report."""
 
-    exit_code = EXIT_BAD_INPUT
+    exit_code = exit_codes.BAD_INPUT
 
 
 def load_report(directory: Path) -> Report:

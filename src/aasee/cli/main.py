@@ -1,7 +1,6 @@
 """The ``aasee`` command: analyse samples, build and list guest images, clean up.
 
-Exit codes: 0 the analysis ran (whatever the sample did); 2 bad input (sample, options,
-image missing); 3 the sandbox itself failed.
+Exit codes are listed in ``aasee.cli.exit_codes``.
 """
 
 from __future__ import annotations
@@ -19,14 +18,11 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from aasee import __version__
-from aasee.cli import client_commands, export_commands, service_commands
+from aasee.cli import client_commands, exit_codes, export_commands, service_commands
 from aasee.cli.summary_view import render_summary
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
-
-EXIT_BAD_INPUT = 2
-EXIT_SANDBOX = 3
 
 
 def _sigterm_as_interrupt() -> None:
@@ -72,15 +68,16 @@ def main(verbose: bool) -> None:
 )
 @click.option(
     "--image",
-    default="debian-bookworm-amd64",
-    show_default=True,
-    help="Guest image name or path to its NAME.json.",
+    default=None,
+    help="Guest image name (default: a guest of the sample's architecture, read from its "
+    "ELF header; scripts go to the x86-64 guest).",
 )
 @click.option(
     "--accel",
     type=click.Choice(["auto", "kvm", "tcg"]),
     default=None,
-    help="Accelerator (default: auto = KVM if a boot probe works, else TCG).",
+    help="Accelerator (default: $AASEE_ACCEL, else auto = KVM if a boot probe works, else "
+    "TCG; guests of another architecture than the host's are always emulated).",
 )
 @click.option(
     "--network",
@@ -93,7 +90,12 @@ def main(verbose: bool) -> None:
 )
 @click.option("--arg", "arguments", multiple=True, help="Argument for the sample (repeatable).")
 @click.option("--user", default="root", show_default=True, help="Guest user to run as.")
-@click.option("--memory", default=1024, show_default=True, help="Guest memory in MiB.")
+@click.option(
+    "--memory",
+    default=None,
+    type=int,
+    help="Guest memory in MiB (default: the architecture's, 1024 on x86-64).",
+)
 @click.option("--stop-on-exit", is_flag=True, help="End early once the sample's process exits.")
 @click.option(
     "--no-time-warp",
@@ -114,55 +116,117 @@ def main(verbose: bool) -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Extra hooks configuration (SEE JSON shape).",
 )
+@click.option(
+    "--image-provider",
+    "image_provider",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='JSON file naming the image and its provider, in SEE\'s shape: {"name": ..., '
+    '"provider": "aasee.images.providers.GlanceProvider", "provider_configuration": '
+    "{...}}.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of a summary.")
 def analyze(
     samples: tuple[Path, ...],
     timeout: float,
     out_dir: Path | None,
     jobs: int,
-    image: str,
+    image: str | None,
     accel: str | None,
     network: str,
     arguments: tuple[str, ...],
     user: str,
-    memory: int,
+    memory: int | None,
     stop_on_exit: bool,
     no_time_warp: bool,
     no_raw_syscalls: bool,
     revert: str,
     hooks_config: str | None,
+    image_provider: Path | None,
     as_json: bool,
 ) -> None:
     """Run each SAMPLE in a disposable VM; write report.json, trace, pcap and logs."""
-    from aasee.service.analysis import AnalysisOptions, SampleError, check_sample
+    from pydantic import ValidationError
 
-    options = AnalysisOptions(
-        timeout=timeout,
-        image=image,
-        network=network,
-        arguments=list(arguments),
-        user=user,
-        memory_mib=memory,
-        stop_on_exit=stop_on_exit,
-        raw_syscalls=not no_raw_syscalls,
-        hooks_config=hooks_config,
-        time_warp=not no_time_warp,
-        revert=revert,
+    from aasee.images.store import ImageError
+    from aasee.service.analysis import AnalysisOptions, SampleError, check_sample, choose_guest
+
+    try:
+        options = AnalysisOptions(
+            timeout=timeout,
+            image=image,
+            network=network,  # type: ignore[arg-type]
+            arguments=list(arguments),
+            user=user,
+            memory_mib=memory,
+            stop_on_exit=stop_on_exit,
+            raw_syscalls=not no_raw_syscalls,
+            time_warp=not no_time_warp,
+            revert=revert,  # type: ignore[arg-type]
+        )
+        if accel:
+            options.accel = accel  # type: ignore[assignment]
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        console.print(f"[red]error:[/red] {problems}")
+        sys.exit(exit_codes.BAD_INPUT)
+    provider = _provider_file(image_provider) if image_provider else None
+    run = RunSettings(
+        options, hooks_config, _internet_uplink() if network == "internet" else None, provider
     )
-    if accel:
-        options.accel = accel
-    if network == "internet":
-        options.internet = _internet_uplink()
-    for sample in samples:  # every input is checked before any VM starts
+    for sample in samples:  # every input is checked (and routed) before any VM starts
         try:
-            check_sample(sample)
-        except SampleError as exc:
+            choose_guest(check_sample(sample), options, image_provider=provider)
+        except (SampleError, ImageError) as exc:
             console.print(f"[red]error:[/red] {exc}")
-            sys.exit(EXIT_BAD_INPUT)
+            sys.exit(exit_codes.BAD_INPUT)
     if len(samples) == 1:
-        _analyze_one(samples[0], out_dir, options, as_json)
+        _analyze_one(samples[0], out_dir, run, as_json)
     else:
-        _analyze_many(samples, out_dir, options, max(1, jobs))
+        _analyze_many(samples, out_dir, run, max(1, jobs))
+
+
+def _provider_file(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/red] cannot read the image provider file {path}: {exc}")
+        sys.exit(exit_codes.BAD_INPUT)
+    if not isinstance(loaded, dict):
+        console.print(f"[red]error:[/red] {path} must hold a JSON object")
+        sys.exit(exit_codes.BAD_INPUT)
+    return loaded
+
+
+class RunSettings:
+    """The options of a command-line analysis and what the operator adds to them."""
+
+    def __init__(
+        self,
+        options: Any,
+        hooks_config: str | None,
+        internet: Any,
+        image_provider: dict[str, Any] | None = None,
+    ) -> None:
+        self.options = options
+        self.hooks_config = hooks_config
+        self.internet = internet
+        self.image_provider = image_provider
+
+    def run(
+        self, sample: Path, out_dir: Path, progress: Any, analysis_id: str | None = None
+    ) -> Any:
+        from aasee.service.analysis import run_analysis
+
+        return run_analysis(
+            sample,
+            out_dir,
+            self.options,
+            progress,
+            analysis_id,
+            internet=self.internet,
+            hooks_config=self.hooks_config,
+            image_provider=self.image_provider,
+        )
 
 
 def _internet_uplink() -> Any:
@@ -173,7 +237,7 @@ def _internet_uplink() -> Any:
         return internet_uplink(load_settings())
     except SettingsError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(exit_codes.BAD_INPUT)
 
 
 def _reporter(progress: Progress, task: Any) -> Any:
@@ -190,11 +254,11 @@ def _reporter(progress: Progress, task: Any) -> Any:
     return on_progress
 
 
-def _analyze_one(sample: Path, out_dir: Path | None, options: Any, as_json: bool) -> None:
+def _analyze_one(sample: Path, out_dir: Path | None, run: RunSettings, as_json: bool) -> None:
     import uuid
 
     from aasee.images.store import ImageError
-    from aasee.service.analysis import AnalysisError, SampleError, run_analysis
+    from aasee.service.analysis import AnalysisError, SampleError
 
     analysis_id = str(uuid.uuid4())
     out_dir = out_dir or Path(f"analysis-{analysis_id[:8]}")
@@ -209,22 +273,25 @@ def _analyze_one(sample: Path, out_dir: Path | None, options: Any, as_json: bool
     try:
         with progress:
             task = progress.add_task("starting", total=None)
-            result = run_analysis(sample, out_dir, options, _reporter(progress, task), analysis_id)
+            result = run.run(sample, out_dir, _reporter(progress, task), analysis_id)
     except (SampleError, ImageError) as exc:
         console.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(exit_codes.BAD_INPUT)
     except AnalysisError as exc:
         console.print(f"[red]sandbox failure:[/red] {exc}")
         console.print(f"details: {out_dir / 'analysis.log'}")
-        sys.exit(EXIT_SANDBOX)
+        sys.exit(exit_codes.FAILED)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the VM and its files were cleaned up[/yellow]")
-        sys.exit(130)
+        sys.exit(exit_codes.INTERRUPTED)
     assert result.report is not None  # postprocessing ran
     if as_json:
         out.print_json(json.dumps(result.report))
     else:
         render_summary(out, result.report, result.out_dir, result.wall_seconds)
+    if not result.executed:
+        console.print(f"[red]the sample was not executed:[/red] {result.not_executed_reason}")
+        sys.exit(exit_codes.NOT_EXECUTED)
 
 
 @main.command()
@@ -249,7 +316,7 @@ def reprocess(results: Path, yara_rules: Path | None, as_json: bool) -> None:
         result = process_directory(results, user_rules=yara_rules)
     except RunMetaError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(exit_codes.BAD_INPUT)
     if as_json:
         out.print_json(json.dumps(result.data))
     else:
@@ -258,12 +325,14 @@ def reprocess(results: Path, yara_rules: Path | None, as_json: bool) -> None:
         out.print(f"postprocessing: {steps}", markup=False)
 
 
-def _analyze_many(samples: tuple[Path, ...], out_dir: Path | None, options: Any, jobs: int) -> None:
+def _analyze_many(
+    samples: tuple[Path, ...], out_dir: Path | None, run: RunSettings, jobs: int
+) -> None:
     import uuid
     from concurrent.futures import ThreadPoolExecutor
 
     from aasee.images.store import ImageError
-    from aasee.service.analysis import MAX_VMS, AnalysisError, AnalysisResult, run_analysis
+    from aasee.service.analysis import MAX_VMS, AnalysisError, AnalysisResult
 
     parent = out_dir or Path(f"analyses-{uuid.uuid4().hex[:8]}")
     if jobs > MAX_VMS:
@@ -285,7 +354,7 @@ def _analyze_many(samples: tuple[Path, ...], out_dir: Path | None, options: Any,
     def work(index: int, sample: Path, task: Any) -> None:
         target = parent / f"{index + 1:03d}-{sample.name}"
         try:
-            outcomes[index] = run_analysis(sample, target, options, _reporter(progress, task))
+            outcomes[index] = run.run(sample, target, _reporter(progress, task))
         except (AnalysisError, ImageError) as exc:
             outcomes[index] = f"failed: {exc}"
         progress.update(task, description="done", total=1.0, completed=1.0)
@@ -301,7 +370,7 @@ def _analyze_many(samples: tuple[Path, ...], out_dir: Path | None, options: Any,
                 future.result()
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: VMs and their files were cleaned up[/yellow]")
-        sys.exit(130)
+        sys.exit(exit_codes.INTERRUPTED)
     table = Table(
         "sample",
         "verdict (score)",
@@ -311,7 +380,7 @@ def _analyze_many(samples: tuple[Path, ...], out_dir: Path | None, options: Any,
         "wall s",
         "results",
     )
-    failed = False
+    failed = not_executed = False
     for index, sample in enumerate(samples):
         outcome = outcomes.get(index, "not run")
         if isinstance(outcome, str):
@@ -319,6 +388,7 @@ def _analyze_many(samples: tuple[Path, ...], out_dir: Path | None, options: Any,
             table.add_row(sample.name, outcome, "", "", "", "", "")
             continue
         report = outcome.report or {}
+        not_executed = not_executed or not outcome.executed
         table.add_row(
             sample.name,
             f"{report.get('verdict') or '?'} ({report.get('score')})",
@@ -330,7 +400,9 @@ def _analyze_many(samples: tuple[Path, ...], out_dir: Path | None, options: Any,
         )
     out.print(table)
     if failed:
-        sys.exit(EXIT_SANDBOX)
+        sys.exit(exit_codes.FAILED)
+    if not_executed:
+        sys.exit(exit_codes.NOT_EXECUTED)
 
 
 @main.group()
@@ -339,51 +411,75 @@ def image() -> None:
 
 
 @image.command("build")
-@click.option("--name", default="debian-bookworm-amd64", show_default=True)
+@click.option(
+    "--arch",
+    "arches",
+    multiple=True,
+    help="Build the guest of this architecture (x86_64, aarch64, armhf, mipsel, mips; "
+    "repeatable). Default: x86_64.",
+)
+@click.option("--all", "build_all", is_flag=True, help="Build the guests of every architecture.")
+@click.option("--name", default=None, help="Build the image of this name (see --arch).")
 @click.option("--force", is_flag=True, help="Rebuild even if the cached image is current.")
 @click.option("--no-snapshot", is_flag=True, help="Do not save a ready snapshot.")
-def image_build(name: str, force: bool, no_snapshot: bool) -> None:
-    """Build a guest image from Debian packages (cached by its inputs), then snapshot it."""
+def image_build(
+    arches: tuple[str, ...], build_all: bool, name: str | None, force: bool, no_snapshot: bool
+) -> None:
+    """Build guest images from Debian packages (cached by their inputs), then snapshot them."""
+    from aasee.arch import UnknownArchitecture, get_profile, profiles
     from aasee.contexts.libvirt_connection import LibvirtUnavailable
-    from aasee.images.builder import RECIPES, ImageBuilder
+    from aasee.images.builder import RECIPES, ImageBuilder, recipe_for
     from aasee.images.providers import register_pool
     from aasee.images.store import ImageError
 
-    if name not in RECIPES:
-        console.print(f"[red]error:[/red] no recipe '{name}'; known: {', '.join(RECIPES)}")
-        sys.exit(EXIT_BAD_INPUT)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("building", total=None)
+    try:
+        if build_all:
+            recipes = [recipe_for(profile) for profile in profiles()]
+        elif name is not None:
+            if name not in RECIPES:
+                raise ImageError(f"no recipe '{name}'; known: {', '.join(RECIPES)}")
+            recipes = [RECIPES[name]]
+        else:
+            recipes = [recipe_for(get_profile(arch)) for arch in (arches or ("x86_64",))]
+    except (ImageError, UnknownArchitecture) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(exit_codes.BAD_INPUT)
+    built_names = []
+    for recipe in recipes:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(f"{recipe.name}: building", total=None)
 
-        def step(message: str) -> None:
-            progress.update(task, description=message)
-            console.log(message)
+            def step(message: str, label: str = recipe.name, row: Any = task) -> None:
+                progress.update(row, description=f"{label}: {message}")
+                console.log(f"{label}: {message}")
 
-        try:
-            built = ImageBuilder(RECIPES[name], progress=step).build(force=force)
-        except ImageError as exc:
-            console.print(f"[red]image build failed:[/red] {exc}")
-            sys.exit(EXIT_SANDBOX)
+            try:
+                built = ImageBuilder(recipe, progress=step).build(force=force)
+            except ImageError as exc:
+                console.print(f"[red]image build of {recipe.name} failed:[/red] {exc}")
+                sys.exit(exit_codes.FAILED)
+        out.print(
+            f"{built.name} ({built.arch}): {built.disk} ({built.size_bytes / 1e6:.0f} MB), "
+            f"kernel {built.kernel_release}, agent {built.agent_version}"
+        )
+        built_names.append(built.name)
     try:
         pool = register_pool()
         console.log(f"image directory registered as libvirt storage pool '{pool}'")
     except LibvirtUnavailable as exc:
         console.print(f"[yellow]warning:[/yellow] libvirt pool not registered: {exc}")
-    out.print(
-        f"{built.name}: {built.disk} ({built.size_bytes / 1e6:.0f} MB), kernel "
-        f"{built.kernel_release}, agent {built.agent_version}"
-    )
     if not no_snapshot:
-        _snapshot(built.name, force=False)
+        for built_name in built_names:
+            _snapshot(built_name, force=False)
 
 
-def _snapshot(name: str, force: bool, memory: int = 1024, accel: str | None = None) -> None:
+def _snapshot(name: str, force: bool, memory: int | None = None, accel: str | None = None) -> None:
     from aasee.contexts.accel import choose_accel
     from aasee.contexts.snapshots import find_snapshot
     from aasee.images.store import ImageError, cache_dir, snapshot_root
@@ -397,30 +493,34 @@ def _snapshot(name: str, force: bool, memory: int = 1024, accel: str | None = No
 
     options = AnalysisOptions(image=name, memory_mib=memory)
     if accel:
-        options.accel = accel
+        options.accel = accel  # type: ignore[assignment]
     try:
         if not force:
-            image_meta = resolve_image(options)
-            chosen = choose_accel(image_meta.kernel, options.accel, cache_dir())
+            image_meta = resolve_image(name)
+            chosen = choose_accel(
+                image_meta.profile(), image_meta.kernel, options.accel, cache_dir()
+            )
             shape = qemu_config(image_meta, options, chosen)
             existing, _ = find_snapshot(snapshot_root(), name, image_meta.inputs_key, shape)
             if existing is not None:
-                out.print(f"ready snapshot is current: {existing.directory}")
+                out.print(f"ready snapshot of {name} is current: {existing.directory}")
                 return
-        with console.status("booting the guest to save a ready snapshot"):
+        with console.status(f"booting {name} to save a ready snapshot"):
             snap = make_snapshot(options)
-    except (AnalysisError, ImageError) as exc:
-        console.print(f"[red]snapshot failed:[/red] {exc}")
-        sys.exit(EXIT_SANDBOX)
-    out.print(f"ready snapshot: {snap.directory} (state saved in {snap.save_seconds:.2f} s)")
+    except (AnalysisError, ImageError, ValueError) as exc:
+        console.print(f"[red]snapshot of {name} failed:[/red] {exc}")
+        sys.exit(exit_codes.FAILED)
+    out.print(
+        f"ready snapshot of {name}: {snap.directory} (state saved in {snap.save_seconds:.2f} s)"
+    )
 
 
 @image.command("snapshot")
 @click.option("--name", default="debian-bookworm-amd64", show_default=True)
-@click.option("--memory", default=1024, show_default=True, help="Guest memory in MiB.")
+@click.option("--memory", default=None, type=int, help="Guest memory in MiB (default: the arch's).")
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default=None)
 @click.option("--force", is_flag=True, help="Replace a current snapshot.")
-def image_snapshot(name: str, memory: int, accel: str | None, force: bool) -> None:
+def image_snapshot(name: str, memory: int | None, accel: str | None, force: bool) -> None:
     """Boot the guest once to a ready agent and save it for sub-second restores."""
     _snapshot(name, force=force, memory=memory, accel=accel)
 
@@ -434,7 +534,7 @@ def image_list() -> None:
         images = list_images()
     except ImageError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(exit_codes.BAD_INPUT)
     if not images:
         out.print(f"no images in {image_dir()}: build one with `aasee image build`")
         return
@@ -465,7 +565,8 @@ def image_list() -> None:
 @main.command()
 def cleanup() -> None:
     """Remove leftovers of analyses whose process died (run directories, domains)."""
-    from aasee.contexts.libvirt_qemu import list_sandbox_domains, sweep_stale_runs
+    from aasee.contexts.libvirt_qemu import list_sandbox_domains
+    from aasee.contexts.qemu_config import sweep_stale_runs
     from aasee.images.store import aasee_home
 
     removed = sweep_stale_runs(aasee_home() / "runs")

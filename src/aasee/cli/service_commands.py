@@ -18,11 +18,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from aasee.cli import exit_codes
+
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
-EXIT_BAD_INPUT = 2
-EXIT_UNAVAILABLE = 3
 CHILD_MODULE = "aasee.cli.service_commands"
 
 
@@ -51,7 +51,7 @@ def _load(config: Path | None, **urls: str | None) -> Any:
         return load_settings(config, **urls)
     except SettingsError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(exit_codes.BAD_INPUT)
 
 
 def _service(settings: Any) -> Any:
@@ -64,7 +64,7 @@ def _service(settings: Any) -> Any:
         return TaskService(settings)
     except (DatabaseError, QueueError, StorageError) as exc:
         console.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_UNAVAILABLE)
+        sys.exit(exit_codes.FAILED)
 
 
 def _prepare_database(settings: Any) -> None:
@@ -75,7 +75,7 @@ def _prepare_database(settings: Any) -> None:
         ensure_schema(database)
     except DatabaseError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_UNAVAILABLE)
+        sys.exit(exit_codes.FAILED)
     finally:
         database.dispose()
 
@@ -106,7 +106,7 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         listener.close()
         console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror}")
-        sys.exit(EXIT_UNAVAILABLE)
+        sys.exit(exit_codes.FAILED)
     listener.listen(1024)
     listener.set_inheritable(True)
     return listener
@@ -120,14 +120,14 @@ def _check_web_app() -> None:
             f"[red]error:[/red] the web app is not available ({exc}); `aasee serve` needs "
             "aasee.web.app.create_app"
         )
-        sys.exit(EXIT_UNAVAILABLE)
+        sys.exit(exit_codes.FAILED)
 
 
 def _web_child(settings: Any, host: str, port: int) -> tuple[Any, str, socket.socket]:
     """The web child of a supervisor, its URL, and the socket it will inherit (keep it open)."""
     if not 0 <= port < 65536:
         console.print(f"[red]error:[/red] --port must be 0-65535 (0: any free port), got {port}")
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(exit_codes.BAD_INPUT)
     _check_web_app()
     _prepare_database(settings)
     from aasee.service.serve import ChildSpec
@@ -153,7 +153,7 @@ def _initial_token(settings: Any) -> str | None:
 def _validate_count(value: int, label: str) -> None:
     if value < 1 or value > 64:
         console.print(f"[red]error:[/red] {label} must be between 1 and 64, got {value}")
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(exit_codes.BAD_INPUT)
 
 
 def _supervise(settings: Any, specs: list[Any]) -> None:
@@ -278,7 +278,7 @@ def register(group: click.Group) -> None:
             secret = service.create_token(name)
         except ValueError as exc:
             console.print(f"[red]error:[/red] {exc}")
-            sys.exit(EXIT_BAD_INPUT)
+            sys.exit(exit_codes.BAD_INPUT)
         finally:
             service.close()
         console.print(f"token '{name}' created; it cannot be shown again:")
@@ -335,7 +335,7 @@ def register(group: click.Group) -> None:
             service.close()
         if not revoked:
             console.print(f"[red]error:[/red] no token named '{name}'")
-            sys.exit(EXIT_BAD_INPUT)
+            sys.exit(exit_codes.BAD_INPUT)
         out.print(f"token '{name}' revoked")
 
     @group.group()
@@ -362,7 +362,7 @@ def register(group: click.Group) -> None:
             now = upgrade(settings.database_url, revision)
         except DatabaseError as exc:
             console.print(f"[red]error:[/red] {exc}")
-            sys.exit(EXIT_UNAVAILABLE)
+            sys.exit(exit_codes.FAILED)
         out.print(f"database schema at revision {now}")
 
 
@@ -383,7 +383,7 @@ def child_main(argv: list[str]) -> int:
 
     if len(argv) < 2 or argv[0] not in ("web", "sandbox", "postprocess"):
         console.print("usage: python -m aasee.cli.service_commands web|sandbox|postprocess INDEX")
-        return EXIT_BAD_INPUT
+        return exit_codes.BAD_INPUT
     role, index = argv[0], int(argv[1])
     if role == "web":
         return _run_web(int(argv[2]))

@@ -1,9 +1,11 @@
 """Choosing the accelerator: KVM when a boot probe proves it works, TCG otherwise.
 
-``/dev/kvm`` existing is not enough: on nested or paravirtualised hosts it can be present
-while guests hang. The probe boots the guest kernel with no root file system under KVM and
-waits for it to print its banner and panic; only then is KVM used. The verdict is cached per
-host boot (``/proc/sys/kernel/random/boot_id``) so the probe runs once.
+KVM only runs guests of the host's own architecture (the profile lists the hosts it can use);
+every other guest is emulated (TCG). ``/dev/kvm`` existing is not enough: on nested or
+paravirtualised hosts it can be present while guests hang. The probe boots the guest kernel
+with no root file system under KVM and waits for it to print its banner and panic; only then
+is KVM used. The verdict is cached per host boot (``/proc/sys/kernel/random/boot_id``) and
+architecture, so the probe runs once.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from aasee.arch import ArchProfile, host_arch
+
 log = logging.getLogger(__name__)
 
-QEMU = "qemu-system-x86_64"
 PROBE_TIMEOUT = 20.0
 
 
@@ -38,14 +41,21 @@ def _boot_id() -> str:
         return "unknown"
 
 
-def probe_kvm(kernel: Path, timeout: float = PROBE_TIMEOUT) -> tuple[bool, str, float]:
+def probe_kvm(
+    profile: ArchProfile, kernel: Path, timeout: float = PROBE_TIMEOUT
+) -> tuple[bool, str, float]:
     """Boot ``kernel`` under KVM; True if it reaches its panic (no root) in time."""
+    emulation = profile.emulation
     if not os.path.exists("/dev/kvm"):
         return False, "/dev/kvm does not exist", 0.0
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False, "/dev/kvm is not accessible to this user", 0.0
     argv = [
-        QEMU,
+        emulation.emulator,
+        "-machine",
+        ",".join([emulation.machine, *emulation.machine_options]),
+        "-cpu",
+        emulation.cpu_kvm,
         "-accel",
         "kvm",
         "-m",
@@ -59,13 +69,13 @@ def probe_kvm(kernel: Path, timeout: float = PROBE_TIMEOUT) -> tuple[bool, str, 
         "-kernel",
         str(kernel),
         "-append",
-        "console=ttyS0 panic=-1",
+        f"console={emulation.console} panic=-1",
     ]
     start = time.monotonic()
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except FileNotFoundError:
-        return False, f"{QEMU} is not installed", 0.0
+        return False, f"{emulation.emulator} is not installed", 0.0
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -87,20 +97,31 @@ def probe_kvm(kernel: Path, timeout: float = PROBE_TIMEOUT) -> tuple[bool, str, 
 _PROBE_LOCK = threading.Lock()
 
 
-def choose_accel(kernel: Path, requested: str, cache_dir: Path) -> AccelChoice:
+def choose_accel(
+    profile: ArchProfile, kernel: Path, requested: str, cache_dir: Path
+) -> AccelChoice:
     """Resolve ``auto|kvm|tcg``; ``auto`` probes (cached), explicit choices are obeyed."""
     with _PROBE_LOCK:  # concurrent analyses share one probe
-        return _choose_accel(kernel, requested, cache_dir)
+        return _choose_accel(profile, kernel, requested, cache_dir)
 
 
-def _choose_accel(kernel: Path, requested: str, cache_dir: Path) -> AccelChoice:
+def _choose_accel(
+    profile: ArchProfile, kernel: Path, requested: str, cache_dir: Path
+) -> AccelChoice:
+    if requested not in ("auto", "kvm", "tcg"):
+        raise ValueError(f"accel must be auto, kvm or tcg, not {requested!r}")
+    native = host_arch() in profile.emulation.kvm_hosts
     if requested == "tcg":
         return AccelChoice("tcg", "TCG requested by configuration")
+    if not native:
+        if requested == "kvm":
+            raise ValueError(
+                f"KVM cannot run {profile.name} guests on this {host_arch()} host: use TCG"
+            )
+        return AccelChoice("tcg", f"{profile.name} guest on a {host_arch()} host: emulated (TCG)")
     if requested == "kvm":
         return AccelChoice("kvm", "KVM requested by configuration")
-    if requested != "auto":
-        raise ValueError(f"accel must be auto, kvm or tcg, not {requested!r}")
-    cache_file = cache_dir / "accel-probe.json"
+    cache_file = cache_dir / f"accel-probe-{profile.name}.json"
     boot_id = _boot_id()
     try:
         cached = json.loads(cache_file.read_text())
@@ -113,7 +134,7 @@ def _choose_accel(kernel: Path, requested: str, cache_dir: Path) -> AccelChoice:
             )
     except (OSError, ValueError, KeyError):
         pass
-    ok, reason, seconds = probe_kvm(kernel)
+    ok, reason, seconds = probe_kvm(profile, kernel)
     choice = AccelChoice(
         "kvm" if ok else "tcg",
         reason if ok else f"{reason}; using TCG",

@@ -79,7 +79,7 @@ def _prime_capabilities(binary: str) -> None:
     _wait_socket(True)
     try:
         conn = libvirt.open(DEFAULT_URI)
-        conn.getDomainCapabilities(None, "x86_64", "pc", "qemu", 0)
+        conn.getDomainCapabilities(None, None, None, "qemu", 0)  # the host's own arch
         conn.close()
     except libvirt.libvirtError as exc:
         log.warning("priming libvirt's QEMU capabilities failed: %s", exc)

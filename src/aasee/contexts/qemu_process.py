@@ -21,22 +21,23 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from qemu.qmp import ConnectError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
-from aasee.contexts.libvirt_qemu import (
-    AGENT_PORT,
-    ISOLATED_NETDEV,
-    TIME_WARP_ARGS,
+from aasee.arch import profiles
+from aasee.contexts.machine import qemu_argv
+from aasee.contexts.network import TAP, NetworkError, SandboxNetwork, enter, open_tap
+from aasee.contexts.qemu_config import (
+    NETWORK_MODES,
     ContextError,
     QemuConfig,
-    nic_args,
+    guest_addresses,
+    machine_spec,
     prepare_run_dir,
     qemu_user,
 )
-from aasee.contexts.network import TAP, NetworkError, SandboxNetwork, enter, open_tap
 from aasee.core import ContextBase
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 # retries while QEMU starts, and real failures surface as ContextError.
 logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
 
-QEMU = "qemu-system-x86_64"
 _TAP_SLOT: int | None = None
 _TAP_SLOT_LOCK = threading.Lock()
 
@@ -70,63 +70,10 @@ PR_SET_PDEATHSIG = 1
 def build_qemu_argv(
     identifier: str, config: QemuConfig, overlay: Path, run_dir: Path, incoming: bool
 ) -> list[str]:
-    kvm = config.accel.accel == "kvm"
-    guest = config.guest
-    argv = [
-        QEMU,
-        "-name",
-        f"aasee-{identifier}",
-        "-machine",
-        f"pc,accel={'kvm' if kvm else 'tcg'}",
-        "-m",
-        str(config.memory_mib),
-        "-smp",
-        str(config.vcpus),
-        "-nodefaults",
-        "-no-user-config",
-        "-display",
-        "none",
-        "-no-reboot",
-        "-kernel",
-        str(guest.kernel),
-        "-initrd",
-        str(guest.initrd),
-        "-append",
-        guest.cmdline,
-        "-drive",
-        f"file={overlay},if=none,id=disk0,format=qcow2,cache=unsafe",
-        "-device",
-        "virtio-blk-pci,drive=disk0,bus=pci.0,addr=0x4",
-        "-device",
-        "virtio-serial-pci,id=vser0,bus=pci.0,addr=0x5",
-        "-chardev",
-        f"socket,id=agent0,path={run_dir / 'agent.sock'},server=on,wait=off",
-        "-device",
-        f"virtserialport,bus=vser0.0,nr=1,chardev=agent0,name={AGENT_PORT}",
-        "-chardev",
-        f"file,id=console0,path={run_dir / 'console.log'}",
-        "-serial",
-        "chardev:console0",
-        "-object",
-        "rng-random,id=rng0,filename=/dev/urandom",
-        "-device",
-        "virtio-rng-pci,rng=rng0,bus=pci.0,addr=0x6",
-        "-qmp",
-        f"unix:{run_dir / 'qmp.sock'},server=on,wait=off",
-    ]
-    if kvm:
-        argv += ["-cpu", "host"]
-    if config.network in ("fake", "internet"):
-        # The tap lives in the run's network namespace; it is opened without IFF_VNET_HDR
-        # or the host-side capture holds virtio headers instead of Ethernet frames.
-        argv += nic_args(identifier, f"tap,id=aenet0,fd={tap_slot()}")
-    elif config.network == "isolated":
-        argv += nic_args(identifier, ISOLATED_NETDEV)
-    if config.time_warp and not kvm:
-        argv += TIME_WARP_ARGS
-    if incoming:
-        argv += ["-incoming", "defer"]
-    return argv + list(config.extra_qemu_args)
+    """The command line of one run: the run's ``MachineSpec`` as QEMU arguments."""
+    tap = tap_slot() if config.network in ("fake", "internet") else None
+    spec = machine_spec(config, identifier, run_dir, overlay, tap_fd=tap, incoming=incoming)
+    return qemu_argv(spec)
 
 
 def _drop_privileges(uid: int, gid: int, netns: Path | None) -> None:
@@ -152,6 +99,18 @@ def _drop_privileges(uid: int, gid: int, netns: Path | None) -> None:
 class QemuProcessContext(ContextBase):
     """One QEMU process per run: cold boot, or restore of a saved ready state."""
 
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {
+            "agent_channel",
+            "console_log",
+            "disk_overlay",
+            "qmp",
+            "run_dir",
+            "network_namespace",
+            "snapshots",
+        }
+    )
+
     def __init__(
         self,
         identifier: str,
@@ -162,6 +121,8 @@ class QemuProcessContext(ContextBase):
     ) -> None:
         super().__init__(identifier)
         self.config = config
+        mac, ipv4 = guest_addresses(config, identifier)
+        self._set_network_addresses(mac=mac, ipv4=ipv4)
         self.state_file = state_file
         self.run_dir = config.runs_dir / identifier
         self.overlay = keep_overlay or self.run_dir / "overlay.qcow2"
@@ -180,7 +141,7 @@ class QemuProcessContext(ContextBase):
         return self.network.path if self.network is not None else None
 
     def _prepare(self) -> None:
-        if self.config.network not in ("fake", "isolated", "none", "internet"):
+        if self.config.network not in NETWORK_MODES:
             raise ContextError(f"unknown network mode {self.config.network!r}")
         if self.config.network == "internet" and self.config.uplink is None:
             raise ContextError(
@@ -205,6 +166,11 @@ class QemuProcessContext(ContextBase):
         netns = self.netns_path
         start = time.monotonic()
         stderr = (self.run_dir / "qemu.stderr").open("wb")
+        if shutil.which(argv[0]) is None:
+            raise ContextError(
+                f"{argv[0]} is not installed: the {self.config.profile.name} guest needs it "
+                "(run `make install`)"
+            )
         self._process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -307,6 +273,13 @@ class QemuProcessContext(ContextBase):
     def _poweroff(self) -> None:
         self._kill()
 
+    def _restart(self) -> None:
+        # A reboot: the same disk, booted afresh. Restoring the snapshot's memory again onto
+        # a disk the sample has changed would give a guest whose memory and disk disagree.
+        self._kill()
+        self.state_file = None
+        self._poweron()
+
     def _shutdown(self, timeout: float | None) -> None:
         try:
             self.qmp("system_powerdown")
@@ -337,7 +310,8 @@ class QemuProcessContext(ContextBase):
 
 
 def list_qemu_sandboxes() -> list[str]:
-    """Names of the AASEE VMs running as direct QEMU processes on this host."""
+    """Names of the AASEE VMs running as direct QEMU processes on this host (any arch)."""
+    emulators = {p.emulation.emulator.encode() for p in profiles()}
     names = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -346,7 +320,7 @@ def list_qemu_sandboxes() -> list[str]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(QEMU.encode()) and b"-name" in argv:
+        if argv and argv[0].rsplit(b"/", 1)[-1] in emulators and b"-name" in argv:
             name = argv[argv.index(b"-name") + 1].decode(errors="replace")
             if name.startswith("aasee-"):
                 names.append(name)

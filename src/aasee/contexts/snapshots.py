@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aasee.contexts.libvirt_qemu import AGENT_PORT, QemuConfig, qemu_user
+from aasee.contexts.machine import AGENT_PORT
+from aasee.contexts.qemu_config import QemuConfig, qemu_user
 from aasee.contexts.qemu_process import QemuProcessContext
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,11 @@ def shape_of(config: QemuConfig) -> dict[str, object]:
         "format": SNAPSHOT_FORMAT,
         "memory_mib": config.memory_mib,
         "vcpus": config.vcpus,
-        "machine": "pc",
+        "arch": config.profile.name,
+        "machine": ",".join(
+            [config.profile.emulation.machine, *config.profile.emulation.machine_options]
+        ),
+        "identity": repr(config.guest.identity),
         "accel": config.accel.accel,
         "time_warp": config.time_warp and config.accel.accel == "tcg",
         # The guest side of an internet run is the fake network's: same NIC, addresses, tap.

@@ -1,14 +1,19 @@
-"""Bundled hooks: fake internet, sample runner, tracer, host-side pcap, console log, timeout.
+"""Bundled hooks: fake internet, console log, pcap, agent channel, clock, tracer, sample
+runner, timeout, host-side disk diff.
 
 ``DEFAULT_HOOKS`` is the order an analysis loads them in; order matters where two hooks
-handle one event (the tracer must be armed before the sample runner starts the sample).
+handle one event: the capture starts before the agent announces itself, the clock is set and
+the tracer armed before the sample runner starts the sample.
 """
 
 DEFAULT_HOOKS = (
     "aasee.hooks.network.FakeNetHook",
     "aasee.hooks.console.ConsoleLogHook",
     "aasee.hooks.pcap.PcapHook",
+    "aasee.hooks.agent.AgentHook",
+    "aasee.hooks.clock.ClockHook",
     "aasee.hooks.tracer.TracerHook",
     "aasee.hooks.sample.SampleRunnerHook",
     "aasee.hooks.timeout.TimeoutHook",
+    "aasee.hooks.disk_diff.DiskDiffHook",
 )

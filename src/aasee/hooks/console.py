@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from aasee.core import Event, Hook, HookParameters
 from aasee.hooks._util import context_attr, copy_bounded, results_dir
@@ -13,6 +14,8 @@ class ConsoleLogHook(Hook):
 
     configuration: ``results_dir``; ``console_limit`` bytes (default 16 MiB).
     """
+
+    requires: ClassVar[frozenset[str]] = frozenset({"console_log"})
 
     def __init__(self, parameters: HookParameters) -> None:
         super().__init__(parameters)

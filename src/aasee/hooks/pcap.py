@@ -7,6 +7,7 @@ It is added over QMP once the VM runs and removed before power-off so the file i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from aasee.core import Event, Hook, HookParameters
 from aasee.hooks._util import context_attr, copy_bounded, results_dir
@@ -16,6 +17,8 @@ FILTER_ID = "aasee-pcap"
 
 class PcapHook(Hook):
     """configuration: ``results_dir``; ``netdev`` (default ``aenet0``); ``pcap_limit`` bytes."""
+
+    requires: ClassVar[frozenset[str]] = frozenset({"qmp", "run_dir"})
 
     def __init__(self, parameters: HookParameters) -> None:
         super().__init__(parameters)

@@ -3,6 +3,11 @@
 ELF files and scripts with a ``#!`` line are executed directly; other shell and Python
 scripts through their interpreter. The sample keeps its own file name (malware checks it),
 reduced to characters that are safe in a guest path.
+
+A sample that cannot be executed (the kernel refuses the binary, its interpreter or its
+loader is missing, its shared libraries cannot be loaded) is announced as
+``sample_not_executed`` with the reason: such a run proves nothing about the sample and
+must never read as benign.
 """
 
 from __future__ import annotations
@@ -15,6 +20,13 @@ from aasee.core import Event, Hook, HookParameters
 from aasee.hooks._util import results_dir
 
 INTERPRETERS = {".sh": ["/bin/sh"], ".bash": ["/bin/bash"], ".py": ["/usr/bin/python3"]}
+# What dynamic loaders print when a program's libraries are missing: it never ran its code.
+LOADER_FAILURES = (
+    b"error while loading shared libraries",
+    b"Error loading shared library",
+    b"Error relocating",
+)
+STDERR_KEPT = 4096
 
 
 def guest_name(name: str) -> str:
@@ -43,6 +55,8 @@ class SampleRunnerHook(Hook):
     def __init__(self, parameters: HookParameters) -> None:
         super().__init__(parameters)
         self.outputs: dict[int, IO[bytes]] = {}
+        self.root_pid: int | None = None
+        self.stderr_head = b""
         self.context.subscribe("agent_ready", self._run)
 
     def _run(self, event: Event) -> None:
@@ -65,6 +79,7 @@ class SampleRunnerHook(Hook):
             user=str(self.configuration.get("user", "root")),
             env={str(k): str(v) for k, v in dict(self.configuration.get("env", {})).items()},
         )
+        self.root_pid = reply.pid
         self.context.trigger(
             "sample_started",
             pid=reply.pid,
@@ -74,8 +89,16 @@ class SampleRunnerHook(Hook):
             monotonic=reply.monotonic,
             cwd=guest_dir,
         )
+        if reply.exec_error is not None:
+            self.context.trigger(
+                "sample_not_executed",
+                reason=f"the guest could not execute {argv[0]}: {reply.exec_error}"
+                + _explain(data, reply.errno),
+            )
 
     def _output(self, stream: int, data: bytes) -> None:
+        if stream == 2 and len(self.stderr_head) < STDERR_KEPT:
+            self.stderr_head += data[: STDERR_KEPT - len(self.stderr_head)]
         handle = self.outputs.get(stream)
         if handle is not None:
             handle.write(data)
@@ -83,6 +106,17 @@ class SampleRunnerHook(Hook):
 
     def _guest_event(self, guest_event: object) -> None:
         if getattr(guest_event, "ev", None) == "exit":
+            pid = getattr(guest_event, "pid", None)
+            code = getattr(guest_event, "code", None)
+            if pid == self.root_pid and code == 127:
+                failure = next((m for m in LOADER_FAILURES if m in self.stderr_head), None)
+                if failure is not None:
+                    line = next((x for x in self.stderr_head.splitlines() if failure in x), failure)
+                    self.context.trigger(
+                        "sample_not_executed",
+                        reason="the program's dynamic loader failed before it ran: "
+                        + line.decode(errors="replace")[:300],
+                    )
             self.context.trigger(
                 "sample_exited",
                 pid=getattr(guest_event, "pid", None),
@@ -95,3 +129,19 @@ class SampleRunnerHook(Hook):
         for handle in self.outputs.values():
             handle.close()
         self.outputs = {}
+
+
+ENOENT = 2
+ENOEXEC = 8
+
+
+def _explain(data: bytes, errno: int | None) -> str:
+    """Why execve may have failed, in terms of the sample itself."""
+    if errno == ENOEXEC:
+        return " (the guest kernel does not run this kind of program)"
+    if errno == ENOENT and data.startswith(b"#!"):
+        interpreter = data[2:].split(b"\n", 1)[0].strip().split(b" ", 1)[0]
+        return f" (its interpreter {interpreter.decode(errors='replace')[:200]} is missing)"
+    if errno == ENOENT and data.startswith(b"\x7fELF"):
+        return " (its program interpreter, the dynamic loader it names, is missing)"
+    return ""

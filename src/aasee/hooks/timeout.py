@@ -23,6 +23,7 @@ class TimeoutHook(Hook):
         self.fired = threading.Event()
         self.context.subscribe("sample_started", self._start)
         self.context.subscribe("sample_exited", self._exited)
+        self.context.subscribe("sample_not_executed", self._not_executed)
 
     def _arm(self, delay: float, reason: str) -> None:
         timer = threading.Timer(delay, self._fire, args=(reason,))
@@ -36,6 +37,10 @@ class TimeoutHook(Hook):
     def _exited(self, event: Event) -> None:
         if self.stop_on_exit:
             self._arm(self.grace, "sample exited")
+
+    def _not_executed(self, event: Event) -> None:
+        # Nothing of the sample runs: waiting for the timeout would prove nothing more.
+        self._fire("the sample could not be executed")
 
     def _fire(self, reason: str) -> None:
         if not self.fired.is_set():

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from typing import IO
 
+from aasee.arch import DEFAULT_ARCH, get_profile
 from aasee.core import Event, Hook, HookParameters
+from aasee.guest.probes import plan_for
 from aasee.hooks._util import results_dir
 
 
 class TracerHook(Hook):
-    """configuration: ``results_dir``; ``raw_syscalls`` (default true); ``trace_buffer_kb``."""
+    """configuration: ``results_dir``; ``arch`` (the guest's architecture, whose probes are
+    armed); ``raw_syscalls`` (default true); ``trace_buffer_kb``."""
 
     def __init__(self, parameters: HookParameters) -> None:
         super().__init__(parameters)
+        self.profile = get_profile(str(self.configuration.get("arch", DEFAULT_ARCH)))
         self.raw_syscalls = bool(self.configuration.get("raw_syscalls", True))
         self.buffer_kb = int(self.configuration.get("trace_buffer_kb", 16384))
         self.agent = None
@@ -30,7 +34,10 @@ class TracerHook(Hook):
         # (dropped-file collection) and if the host process dies.
         self.file = (results_dir(self) / "trace.log").open("wb", buffering=0)
         event.agent.trace_sinks.append(self._write)
-        errors = event.agent.trace_start(raw_syscalls=self.raw_syscalls, buffer_kb=self.buffer_kb)
+        plan = plan_for(self.profile, raw_syscalls=self.raw_syscalls)
+        errors = event.agent.trace_start(
+            plan.probes, plan.events, plan.filters, buffer_kb=self.buffer_kb
+        )
         for error in errors:
             self.logger.warning("tracer: %s", error)
         self.context.trigger("trace_started", errors=errors)

@@ -2,8 +2,8 @@
 
 An image is four files side by side in the image directory (a plain folder that is also
 registered as a libvirt ``dir`` storage pool): ``NAME.qcow2`` (root disk, booted as
-virtio-blk), ``NAME.vmlinuz``, ``NAME.initrd`` and ``NAME.json`` (this module's
-``GuestImage``).
+virtio-blk), the kernel ``NAME.vmlinuz`` (``NAME.vmlinux`` when it boots uncompressed),
+``NAME.initrd`` and ``NAME.json`` (this module's ``GuestImage``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aasee.arch import ArchProfile, get_profile
+from aasee.contexts.machine import HardwareIdentity
 
 DEFAULT_HOME = Path("/var/lib/aasee")
 
@@ -52,6 +55,16 @@ class GuestImage(BaseModel):
     inputs_key: str
     built_at: str
     size_bytes: int = 0
+    inputs: dict[str, str] = Field(default_factory=dict)
+    """What the image was built from: package versions, source and code digests."""
+
+    def profile(self) -> ArchProfile:
+        """The architecture profile of this guest (``arch`` may be an alias, e.g. amd64)."""
+        return get_profile(self.arch)
+
+    def hardware_identity(self) -> HardwareIdentity:
+        """What the guest's firmware and devices claim to be."""
+        return HardwareIdentity()
 
     def check(self) -> None:
         for label, path in (("disk", self.disk), ("kernel", self.kernel), ("initrd", self.initrd)):

@@ -1,9 +1,11 @@
-"""One analysis, end to end: sandbox up, sample in, watch, sandbox down, report out.
+"""One analysis, end to end: route the sample, bring a sandbox up, let the hooks work, report.
 
-This is the orchestration the CLI and (later) the workers share. It builds an
-``Environment`` from the libvirt QEMU context and the bundled hooks, drives the VM through
-its lifecycle events, and hands the raw artefacts to processing once the VM is gone (a
-report is never built while holding a VM).
+The driver is short on purpose: it picks the guest (from the sample's ELF header, unless an
+image is named), asks the sandbox kind for its boot plans, and for each plan builds an
+``Environment`` whose hooks do the work on events (agent channel, clock, tracer, sample
+runner, capture, dropped files...): power on, wait for the end of the run, power off. What
+the hooks announce is collected into ``run.json``; processing builds the report once the VM
+is gone (a report is never built while holding a VM).
 """
 
 from __future__ import annotations
@@ -14,37 +16,66 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aasee.arch import ArchProfile
 from aasee.contexts.accel import AccelChoice, choose_accel
 from aasee.contexts.libvirt_connection import LibvirtUnavailable
-from aasee.contexts.libvirt_qemu import ContextError, GuestSpec, LibvirtQemuContext, QemuConfig
-from aasee.contexts.qemu_process import QemuProcessContext
-from aasee.contexts.snapshots import Snapshot, create_snapshot, find_snapshot
+from aasee.contexts.qemu_config import ContextError, GuestSpec, QemuConfig
+from aasee.contexts.sandboxes import BootPlan, SandboxRequest, get_sandbox
+from aasee.contexts.snapshots import Snapshot, create_snapshot
 from aasee.contexts.uplink import InternetUplink
 from aasee.core import (
     ConfigError,
-    ContextFactory,
     Environment,
     Event,
+    HandlerError,
     HookLoadError,
     load_hooks_config,
 )
 from aasee.guest.client import AgentClient, AgentError
+from aasee.guest.probes import plan_for
 from aasee.hooks import DEFAULT_HOOKS
 from aasee.images.providers import ProviderConfig, provider_from_config
-from aasee.images.store import GuestImage, ImageError, aasee_home, cache_dir, snapshot_root
+from aasee.images.store import (
+    GuestImage,
+    ImageError,
+    aasee_home,
+    cache_dir,
+    image_dir,
+    list_images,
+    snapshot_root,
+)
 from aasee.processing.pipeline import process_results
-from aasee.service.dropped import collect_dropped, dropped_limits
+from aasee.service.options import AnalysisOptions
 from aasee.service.report_inputs import RunRecord, keep_sample_copy, write_run_record
+from aasee.service.routing import Routed, RoutingError, route_sample
+
+__all__ = [
+    "MAX_VMS",
+    "VM_SLOTS",
+    "AnalysisError",
+    "AnalysisOptions",
+    "AnalysisResult",
+    "SampleError",
+    "check_sample",
+    "make_snapshot",
+    "qemu_config",
+    "resolve_image",
+    "run_analysis",
+]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float | None], None]
 MAX_SAMPLE_BYTES = 256 << 20
+# Hooks of the service layer (they need processing's trace reading), after the bundled ones:
+# dropped files are collected once the tracer has stopped.
+SERVICE_HOOKS = ("aasee.service.dropped.DroppedFilesHook",)
+RESTORE_READY_TIMEOUT = 15.0
 
 
 def _default_max_vms() -> int:
@@ -67,28 +98,7 @@ class AnalysisError(Exception):
 
 
 class SampleError(AnalysisError):
-    """The sample given cannot be analysed (missing, empty, unreadable, too large)."""
-
-
-@dataclass
-class AnalysisOptions:
-    timeout: float = 60.0
-    image: str = "debian-bookworm-amd64"
-    image_provider: dict[str, Any] | None = None
-    accel: str = field(default_factory=lambda: os.environ.get("AASEE_ACCEL", "auto"))
-    memory_mib: int = 1024
-    vcpus: int = 1
-    network: str = "fake"
-    arguments: list[str] = field(default_factory=list)
-    user: str = "root"
-    raw_syscalls: bool = True
-    stop_on_exit: bool = False
-    time_warp: bool = True
-    boot_timeout: float = 180.0
-    hooks_config: str | None = None
-    revert: str = "auto"  # auto: restore a ready snapshot if one fits, else cold boot
-    internet: InternetUplink | None = None
-    """The uplink for ``network="internet"``: only the server configuration provides one."""
+    """The sample given cannot be analysed (missing, empty, unreadable, too large, no guest)."""
 
 
 @dataclass
@@ -98,6 +108,8 @@ class AnalysisResult:
     report: dict[str, Any] | None
     """The report, or None when postprocessing was left for later (``postprocess=False``)."""
     wall_seconds: float
+    executed: bool = True
+    not_executed_reason: str | None = None
 
 
 def check_sample(path: Path) -> bytes:
@@ -118,8 +130,8 @@ def check_sample(path: Path) -> bytes:
     return data
 
 
-def resolve_image(options: AnalysisOptions) -> GuestImage:
-    config = options.image_provider or {"name": options.image}
+def resolve_image(name: str, provider: dict[str, Any] | None = None) -> GuestImage:
+    config = provider or {"name": name}
     try:
         return provider_from_config(ProviderConfig.model_validate(config)).image
     except ImageError:
@@ -128,8 +140,42 @@ def resolve_image(options: AnalysisOptions) -> GuestImage:
         raise ImageError(f"invalid image provider configuration: {exc}") from exc
 
 
-def _hooks_configuration(options: AnalysisOptions, sample: Path, out_dir: Path) -> dict[str, Any]:
-    generic = {
+def local_image_arches() -> list[tuple[str, str]]:
+    """(name, architecture) of the guest images built on this host."""
+    return [(image.name, image.arch) for image in list_images(image_dir())]
+
+
+def choose_guest(
+    data: bytes,
+    options: AnalysisOptions,
+    images: list[tuple[str, str]] | None = None,
+    image_provider: dict[str, Any] | None = None,
+) -> tuple[Routed, GuestImage]:
+    """The guest a sample runs in: routed by its header among ``images`` (default: local)."""
+    if image_provider is not None:
+        named = ProviderConfig.model_validate(image_provider).name
+        image = resolve_image(options.image or named, image_provider)
+        available = [(image.name, image.arch)]
+        wanted: str | None = image.name
+    else:
+        available = local_image_arches() if images is None else images
+        wanted = options.image
+    try:
+        routed = route_sample(data, wanted, available)
+    except RoutingError as exc:
+        raise SampleError(str(exc)) from exc
+    image = resolve_image(routed.image, image_provider)
+    return routed, image
+
+
+def _hooks_configuration(
+    options: AnalysisOptions,
+    sample: Path,
+    out_dir: Path,
+    profile: ArchProfile,
+    hooks_config: str | None,
+) -> dict[str, Any]:
+    generic: dict[str, Any] = {
         "results_dir": str(out_dir),
         "sample_path": str(sample),
         "sample_name": sample.name,
@@ -138,10 +184,12 @@ def _hooks_configuration(options: AnalysisOptions, sample: Path, out_dir: Path) 
         "user": options.user,
         "raw_syscalls": options.raw_syscalls,
         "stop_on_exit": options.stop_on_exit,
+        "arch": profile.name,
+        "agent_ready_timeout": options.boot_timeout,
     }
-    hooks: list[dict[str, Any]] = [{"name": name} for name in DEFAULT_HOOKS]
-    if options.hooks_config:
-        extra = load_hooks_config(options.hooks_config)
+    hooks: list[dict[str, Any]] = [{"name": name} for name in (*DEFAULT_HOOKS, *SERVICE_HOOKS)]
+    if hooks_config:
+        extra = load_hooks_config(hooks_config)
         generic.update(extra.configuration)
         hooks += [spec.model_dump() for spec in extra.hooks]
     return {"configuration": generic, "hooks": hooks}
@@ -153,24 +201,46 @@ class _Watcher:
     def __init__(self, record: RunRecord) -> None:
         self.record = record
         self.done = threading.Event()
+        self.agent_ready = False
         self.end_reason = "timeout"
+        self.stamps: dict[str, float] = {}
+        """Monotonic times of the start-up milestones: vm_start, agent_ready, sample_started."""
 
     def __call__(self, event: Event) -> None:
         name = event.name
-        if name == "sample_started":
-            self.record.root_pid = int(event.pid)
-            self.record.argv = list(event.argv)
-            self.record.initial_cwd = str(event.cwd)
-            self.record.clock_sync = (float(event.monotonic), float(event.time))
-            self.record.sample_started = float(event.time)
+        record = self.record
+        if name == "agent_ready":
+            self.agent_ready = True
+            record.agent_version = event.ping.agent_version
+            record.guest_kernel = event.ping.kernel
+            self.stamps.setdefault("vm_start", float(event.vm_running_at))
+            self.stamps.setdefault("agent_ready", float(event.ready_at))
+        elif name == "sample_started":
+            self.stamps.setdefault("sample_started", time.monotonic())
+            record.root_pid = int(event.pid)
+            record.argv = list(event.argv)
+            record.initial_cwd = str(event.cwd)
+            record.clock_sync = (float(event.monotonic), float(event.time))
+            record.sample_started = float(event.time)
+        elif name == "sample_not_executed":
+            record.executed = False
+            record.not_executed_reason = str(event.reason)
         elif name == "sample_exited":
-            self.record.exits.append(dict(event.payload))
+            record.exits.append(dict(event.payload))
         elif name == "trace_stopped":
-            self.record.trace_lost = int(event.lost)
-            self.record.trace_truncated = bool(event.truncated)
-            self.record.errors += [f"tracer: {e}" for e in event.errors]
+            record.trace_lost = int(event.lost)
+            record.trace_truncated = bool(event.truncated)
+            record.errors += [f"tracer: {e}" for e in event.errors]
         elif name == "trace_started":
-            self.record.errors += [f"tracer: {e}" for e in event.errors]
+            record.errors += [f"tracer: {e}" for e in event.errors]
+        elif name == "guest_clock":
+            if record.clock_sync is not None and event.monotonic is not None:
+                record.timings["guest_run"] = round(
+                    float(event.monotonic) - record.clock_sync[0], 3
+                )
+        elif name == "dropped_collected":
+            record.timings["dropped"] = float(event.seconds)
+            record.errors += list(event.errors)
         elif name == "analysis_end":
             self.end_reason = str(event.reason)
             self.done.set()
@@ -183,26 +253,31 @@ def run_analysis(
     progress: Progress | None = None,
     analysis_id: str | None = None,
     postprocess: bool = True,
+    *,
+    internet: InternetUplink | None = None,
+    hooks_config: str | None = None,
+    image_provider: dict[str, Any] | None = None,
+    images: list[tuple[str, str]] | None = None,
 ) -> AnalysisResult:
     """Analyse ``sample``; raw artefacts (and, with ``postprocess``, the reports) in ``out_dir``.
 
-    With ``postprocess=False`` only the acquisition runs: the VM slot is released as soon as the
-    raw artefacts and ``run.json`` are written, and ``process_results(out_dir)`` builds the
-    report later (a service's postprocess worker does).
+    With ``postprocess=False`` only the acquisition runs: the VM slot is released as soon as
+    the raw artefacts and ``run.json`` are written, and ``process_results(out_dir)`` builds
+    the report later (a service's postprocess worker does). ``internet`` is the uplink of
+    ``network="internet"``, which only the server configuration provides; ``images`` the
+    (name, architecture) pairs routing may choose from (default: this host's images).
     """
     options = options or AnalysisOptions()
     say = progress or (lambda _phase, _fraction: None)
     analysis_id = analysis_id or str(uuid.uuid4())
     wall_start = time.monotonic()
     data = check_sample(sample)
-    if options.timeout <= 0:
-        raise SampleError("timeout must be a positive number of seconds")
-    if options.network == "internet" and options.internet is None:
+    if options.network == "internet" and internet is None:
         raise SampleError(
             "network mode 'internet' is disabled: only the server configuration can enable "
             "it (internet_enabled, internet_uplink, internet_dns), never a sample's options"
         )
-    image = resolve_image(options)
+    routed, image = choose_guest(data, options, images, image_provider)
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(out_dir / "analysis.log", mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -216,8 +291,29 @@ def run_analysis(
     package_logger.setLevel(logging.DEBUG)
     try:
         keep_sample_copy(data, out_dir)
+        log.info(
+            "analysis %s of %s (%d bytes, %s) on image %s (%s%s)",
+            analysis_id,
+            sample,
+            len(data),
+            routed.sample_arch,
+            image.name,
+            routed.profile.name,
+            ", chosen by the user" if routed.overridden else "",
+        )
         with VM_SLOTS:
-            record = _run(sample, data, out_dir, options, image, say, analysis_id)
+            record = _run(
+                sample,
+                data,
+                out_dir,
+                options,
+                image,
+                routed,
+                say,
+                analysis_id,
+                internet,
+                hooks_config,
+            )
         record.ended = datetime.now(UTC)
         write_run_record(record)
         report = None
@@ -226,10 +322,16 @@ def run_analysis(
             report = process_results(out_dir)
         wall = time.monotonic() - wall_start
         log.info("analysis %s finished in %.1f s", analysis_id, wall)
-        return AnalysisResult(analysis_id, out_dir, report, wall)
+        return AnalysisResult(
+            analysis_id, out_dir, report, wall, record.executed, record.not_executed_reason
+        )
     finally:
         package_logger.removeHandler(handler)
         handler.close()
+
+
+class _BootFailed(Exception):
+    """The guest did not come up to a ready agent; nothing of the sample ran yet."""
 
 
 def _run(
@@ -238,12 +340,17 @@ def _run(
     out_dir: Path,
     options: AnalysisOptions,
     image: GuestImage,
+    routed: Routed,
     say: Progress,
     analysis_id: str,
+    internet: InternetUplink | None,
+    hooks_config_path: str | None,
 ) -> RunRecord:
-    log.info("analysis %s of %s (%d bytes) on image %s", analysis_id, sample, len(data), image.name)
     say("choosing accelerator", None)
-    accel: AccelChoice = choose_accel(image.kernel, options.accel, cache_dir())
+    try:
+        accel: AccelChoice = choose_accel(routed.profile, image.kernel, options.accel, cache_dir())
+    except ValueError as exc:
+        raise SampleError(str(exc)) from exc
     log.info("accelerator: %s — %s", accel.accel, accel.reason)
     record = RunRecord(
         analysis_id=analysis_id,
@@ -255,193 +362,166 @@ def _run(
         timeout=options.timeout,
         started=datetime.now(UTC),
         network=options.network,
+        arch=routed.profile.name,
+        sample_arch=routed.sample_arch,
     )
-    qemu = qemu_config(image, options, accel)
+    config = qemu_config(image, options, accel, internet)
     try:
-        hooks_config = _hooks_configuration(options, sample, out_dir)
+        hooks_config = _hooks_configuration(
+            options, sample, out_dir, routed.profile, hooks_config_path
+        )
     except ConfigError as exc:
         raise AnalysisError(f"hooks configuration: {exc}") from exc
-    snapshot = _usable_snapshot(options, image, qemu, record)
     try:
-        if snapshot is not None:
-            factory: ContextFactory = lambda ident: QemuProcessContext(  # noqa: E731
-                ident, qemu, disk_base=snapshot.disk, state_file=snapshot.state
-            )
-            try:
-                _attempt(
-                    factory, "snapshot restore", hooks_config, analysis_id, options, record, say
-                )
-                return record
-            except _BootFailed as exc:
-                log.warning("snapshot restore failed (%s): falling back to a cold boot", exc)
-                record.errors.append(f"snapshot restore failed, cold boot used instead: {exc}")
-                record.timings.clear()
-                record.boot = "cold boot (snapshot restore failed)"
-        cold: ContextFactory
-        if qemu.network in ("fake", "internet"):
-            # libvirt cannot start QEMU inside the run's network namespace: same process
-            # context as restores, booting instead of restoring.
-            cold = lambda ident: QemuProcessContext(ident, qemu)  # noqa: E731
-        else:
-            cold = lambda ident: LibvirtQemuContext(ident, qemu)  # noqa: E731
-        _attempt(
-            cold,
-            record.boot,
-            hooks_config,
-            analysis_id,
-            options,
-            record,
-            say,
+        sandbox = get_sandbox(options.sandbox)
+        plans = sandbox.plan(
+            SandboxRequest(config, image.inputs_key, options.revert, snapshot_root())
         )
-    except _BootFailed as exc:
+    except ContextError as exc:
         raise AnalysisError(str(exc)) from exc
-    return record
-
-
-class _BootFailed(Exception):
-    """The guest did not come up to a ready agent; nothing of the sample ran yet."""
-
-
-def _usable_snapshot(
-    options: AnalysisOptions, image: GuestImage, qemu: QemuConfig, record: RunRecord
-) -> Snapshot | None:
-    if options.revert == "cold":
-        record.boot = "cold boot (requested)"
-        return None
-    snapshot, reason = find_snapshot(snapshot_root(), image.name, image.inputs_key, qemu)
-    if snapshot is None:
-        if options.revert == "snapshot":
-            raise AnalysisError(f"no usable snapshot: {reason}")
-        log.warning("no usable ready snapshot (%s): cold boot", reason)
-        record.boot = f"cold boot ({reason})"
-    return snapshot
+    record.isolation = sandbox.isolation
+    for index, plan in enumerate(plans):
+        last = index == len(plans) - 1
+        try:
+            _attempt(plan, hooks_config, analysis_id, options, record, say)
+            return record
+        except _BootFailed as exc:
+            if last:
+                raise AnalysisError(str(exc)) from exc
+            log.warning("%s failed (%s): trying the next way", plan.description, exc)
+            record.errors.append(f"{plan.description} failed, next plan used instead: {exc}")
+            record.timings.clear()
+    raise AnalysisError("the sandbox offered no way to start")
 
 
 def _attempt(
-    factory: ContextFactory,
-    boot: str,
+    plan: BootPlan,
     hooks_config: dict[str, Any],
     analysis_id: str,
     options: AnalysisOptions,
     record: RunRecord,
     say: Progress,
 ) -> None:
-    record.boot = boot
-    restoring = boot == "snapshot restore"
-    environment = Environment(factory, hooks_config, identifier=analysis_id)
+    record.boot = plan.description
+    if plan.restoring:
+        # A restored guest answers in well under a second; one that does not within seconds
+        # has a broken state and the next plan (a cold boot) is the way out.
+        hooks_config = {
+            **hooks_config,
+            "configuration": {
+                **hooks_config["configuration"],
+                "agent_ready_timeout": RESTORE_READY_TIMEOUT,
+            },
+        }
+    environment = Environment(plan.factory, hooks_config, identifier=analysis_id)
     watcher = _Watcher(record)
     timings = record.timings
-    agent: AgentClient | None = None
     try:
         say("preparing sandbox", None)
         with environment:
             context = environment.context
-            assert isinstance(context, LibvirtQemuContext | QemuProcessContext)
             context.subscribe("*", watcher)
             t0 = time.monotonic()
-            say("restoring guest" if restoring else "booting guest", None)
+            say("restoring guest" if plan.restoring else "booting guest", None)
             try:
+                # Hooks act inside power-on: the agent connects, the clock is set, the
+                # tracer armed and the sample started, all on post_poweron/agent_ready.
                 context.poweron()
-                timings["vm_start"] = round(time.monotonic() - t0, 3)
-                agent = AgentClient(context.agent_socket)
-                agent.connect(timeout=30)
-                # A restored guest answers in well under a second; one that does not within
-                # seconds has a broken state and a cold boot is the way out.
-                ping = agent.wait_ready(15 if restoring else options.boot_timeout)
-            except (ContextError, AgentError, LibvirtUnavailable, TimeoutError) as exc:
+            except (ContextError, LibvirtUnavailable, OSError) as exc:
                 raise _BootFailed(str(exc)) from exc
-            timings["agent_ready"] = round(time.monotonic() - t0, 3)
-            log.info(
-                "agent %s ready %.2f s after VM start (%s, guest kernel %s)",
-                ping.agent_version,
-                timings["agent_ready"],
-                boot,
-                ping.kernel,
-            )
-            record.agent_version = ping.agent_version
-            record.guest_kernel = ping.kernel
-            agent.set_time(time.time())
-            say("starting sample", None)
-            context.trigger("agent_ready", agent=agent)
-            failures = [e for e in context.bus.errors if e.event == "agent_ready"]
+            bus_errors = [e for e in environment.errors if isinstance(e, HandlerError)]
+            if not watcher.agent_ready:
+                failure = next((e for e in bus_errors if e.event == "post_poweron"), None)
+                raise _BootFailed(str(failure.error) if failure else "the agent never answered")
+            failures = [e for e in bus_errors if e.event == "agent_ready"]
             if failures:
                 raise AnalysisError(f"could not start the sample: {failures[0].error}")
-            timings["sample_started"] = round(time.monotonic() - t0, 3)
+            for name, stamp in watcher.stamps.items():
+                timings[name] = round(stamp - t0, 3)
             log.info("sample started as pid %s: %s", record.root_pid, record.argv)
             run_start = time.monotonic()
+            say("running sample", 0.0)
             while not watcher.done.wait(0.25):
                 elapsed = time.monotonic() - run_start
                 say("running sample", min(elapsed / options.timeout, 1.0))
-                if not context.is_running():
+                if not _running(context):
                     watcher.end_reason = "the guest powered off"
                     record.errors.append("the guest stopped before the timeout")
                     break
             record.end_reason = watcher.end_reason
             timings["run"] = round(time.monotonic() - run_start, 3)
-            _record_guest_time(agent, record)
-            say("collecting dropped files", None)
-            collect_start = time.monotonic()
-            try:
-                collect_dropped(
-                    agent,
-                    record.out_dir,
-                    record.root_pid,
-                    record.initial_cwd,
-                    errors=record.errors,
-                    **dropped_limits(hooks_config["configuration"]),
-                )
-            except Exception as exc:  # a failed collection must not cost the analysis
-                log.exception("dropped file collection failed")
-                record.errors.append(f"dropped files not collected: {exc}")
-            timings["dropped"] = round(time.monotonic() - collect_start, 3)
             log.info("run ended (%s); powering the VM off", record.end_reason)
-            say("stopping guest", None)
+            say("collecting evidence", None)
             context.poweroff()
-            agent.close()
-            agent = None
-            record.errors += [str(e) for e in context.bus.errors]
-    except (
-        HookLoadError,
-        ContextError,
-        LibvirtUnavailable,
-        AgentError,
-        ImageError,
-        TimeoutError,
-    ) as exc:
+            record.errors += [str(e) for e in environment.errors]
+    except (HookLoadError, ContextError, LibvirtUnavailable, AgentError, ImageError) as exc:
         raise AnalysisError(str(exc)) from exc
-    finally:
-        if agent is not None:
-            agent.close()
 
 
-def qemu_config(image: GuestImage, options: AnalysisOptions, accel: AccelChoice) -> QemuConfig:
+def _running(context: object) -> bool:
+    is_running = getattr(context, "is_running", None)
+    return bool(is_running()) if callable(is_running) else True
+
+
+def qemu_config(
+    image: GuestImage,
+    options: AnalysisOptions,
+    accel: AccelChoice,
+    internet: InternetUplink | None = None,
+) -> QemuConfig:
     """The VM shape an analysis with these options uses (and a snapshot must match)."""
+    profile = image.profile()
+    memory = options.memory_mib or profile.emulation.default_memory_mib
+    if memory > profile.emulation.max_memory_mib:
+        raise SampleError(
+            f"{profile.name} guests take at most {profile.emulation.max_memory_mib} MiB, "
+            f"not {memory}"
+        )
     return QemuConfig(
-        guest=GuestSpec(image.name, image.disk, image.kernel, image.initrd, image.cmdline),
+        guest=GuestSpec(
+            image.name,
+            image.disk,
+            image.kernel,
+            image.initrd,
+            image.cmdline,
+            profile,
+            image.hardware_identity(),
+        ),
         accel=accel,
         runs_dir=aasee_home() / "runs",
-        memory_mib=options.memory_mib,
+        memory_mib=memory,
         vcpus=options.vcpus,
         network=options.network,
         time_warp=options.time_warp,
-        uplink=options.internet if options.network == "internet" else None,
+        uplink=internet if options.network == "internet" else None,
     )
 
 
-def _agent_ready_and_armed(socket_path: Path, timeout: float) -> None:
+def _agent_ready_and_armed(profile: ArchProfile, raw_syscalls: bool) -> Any:
     """Snapshot readiness: the agent answers and the tracer is armed (saved with the state)."""
-    with AgentClient(socket_path) as agent:
-        agent.connect(timeout=30)
-        agent.wait_ready(timeout)
-        for error in agent.trace_start():
-            log.warning("tracer in snapshot: %s", error)
+
+    def wait(socket_path: Path, timeout: float) -> None:
+        with AgentClient(socket_path) as agent:
+            agent.connect(timeout=30)
+            agent.wait_ready(timeout)
+            plan = plan_for(profile, raw_syscalls=raw_syscalls)
+            for error in agent.trace_start(plan.probes, plan.events, plan.filters):
+                log.warning("tracer in snapshot: %s", error)
+
+    return wait
 
 
-def make_snapshot(options: AnalysisOptions | None = None) -> Snapshot:
-    """Boot the guest once to a ready agent and save that state for fast restores."""
+def make_snapshot(
+    options: AnalysisOptions | None = None, image_name: str | None = None
+) -> Snapshot:
+    """Boot a guest once to a ready agent and save that state for fast restores."""
     options = options or AnalysisOptions()
-    image = resolve_image(options)
-    accel = choose_accel(image.kernel, options.accel, cache_dir())
+    name = image_name or options.image
+    if name is None:
+        raise ImageError("which image? name one (`aasee image snapshot --name NAME`)")
+    image = resolve_image(name)
+    profile = image.profile()
+    accel = choose_accel(profile, image.kernel, options.accel, cache_dir())
     try:
         with VM_SLOTS:
             return create_snapshot(
@@ -449,21 +529,8 @@ def make_snapshot(options: AnalysisOptions | None = None) -> Snapshot:
                 image.name,
                 image.inputs_key,
                 qemu_config(image, options, accel),
-                _agent_ready_and_armed,
+                _agent_ready_and_armed(profile, options.raw_syscalls),
                 options.boot_timeout,
             )
     except (ContextError, AgentError, TimeoutError) as exc:
-        raise AnalysisError(f"cannot make a ready snapshot: {exc}") from exc
-
-
-def _record_guest_time(agent: AgentClient, record: RunRecord) -> None:
-    """Guest seconds that passed while the sample ran (more than wall time when warped)."""
-    if record.clock_sync is None:
-        return
-    try:
-        ping = agent.wait_ready(5)
-    except AgentError as exc:
-        record.errors.append(f"guest time at the end of the run unknown: {exc}")
-        return
-    if ping.monotonic is not None:
-        record.timings["guest_run"] = round(ping.monotonic - record.clock_sync[0], 3)
+        raise AnalysisError(f"cannot make a ready snapshot of {image.name}: {exc}") from exc

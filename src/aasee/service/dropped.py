@@ -22,12 +22,14 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aasee.core import Event, Hook, HookParameters
 from aasee.guest.client import AgentClient, AgentError, GuestFile
 from aasee.guest.protocol import MAX_GET_BYTES
+from aasee.hooks._util import results_dir
 from aasee.processing.atomic import write_atomic
 from aasee.processing.behaviour import Behaviour, BehaviourBuilder
 from aasee.processing.models import DroppedFile, FileAccess, FileCreate, FileLink
@@ -344,3 +346,57 @@ def _store(store: Path, sha256: str, data: bytes) -> None:
 def _write_json(path: Path, entries: list[dict[str, Any]]) -> None:
     checked = [DroppedFile.model_validate(e).model_dump(exclude={"static"}) for e in entries]
     write_atomic(path, json.dumps(checked, indent=2), ARTEFACT_MODE)
+
+
+class DroppedFilesHook(Hook):
+    """Collects the dropped files once the run is over, before the VM is powered off.
+
+    It runs after the tracer stopped (loaded after it, so its ``pre_poweroff`` comes later):
+    the trace it scans for written paths is then complete. configuration: ``results_dir``
+    and the limits of ``DroppedLimits``.
+    """
+
+    requires: ClassVar[frozenset[str]] = frozenset({"agent_channel"})
+
+    def __init__(self, parameters: HookParameters) -> None:
+        super().__init__(parameters)
+        self.limits = dropped_limits(self.configuration)
+        self.agent: AgentClient | None = None
+        self.root_pid: int | None = None
+        self.cwd = "/"
+        self.context.subscribe("agent_ready", self._agent)
+        self.context.subscribe("sample_started", self._started)
+        self.context.subscribe("pre_poweroff", self._collect)
+
+    def _agent(self, event: Event) -> None:
+        self.agent = event.agent
+
+    def _started(self, event: Event) -> None:
+        self.root_pid = int(event.pid)
+        self.cwd = str(event.cwd)
+
+    def _collect(self, event: Event) -> None:
+        agent, self.agent = self.agent, None
+        if agent is None or self.root_pid is None:
+            return
+        errors: list[str] = []
+        started = time.monotonic()
+        try:
+            entries = collect_dropped(
+                agent,
+                results_dir(self),
+                self.root_pid,
+                self.cwd,
+                errors=errors,
+                **self.limits,
+            )
+        except Exception as exc:  # a failed collection must not cost the analysis
+            log.exception("dropped file collection failed")
+            errors.append(f"dropped files not collected: {exc}")
+            entries = []
+        self.context.trigger(
+            "dropped_collected",
+            files=len(entries),
+            errors=errors,
+            seconds=round(time.monotonic() - started, 3),
+        )

@@ -27,15 +27,20 @@ from statistics import mean, median
 from typing import Any, Generic, Literal, TypeVar
 
 import pyzipper  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import false, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from aasee.arch import route_elf
+from aasee.images.store import ImageError, list_images
+from aasee.processing.signatures.models import VERDICTS
 from aasee.service import lifecycle, tokens
 from aasee.service.db import Database, DatabaseError, ensure_schema, storable
 from aasee.service.lifecycle import STATUSES, TaskStatus
 from aasee.service.models import Task, WorkerHeartbeat, utcnow
+from aasee.service.options import AnalysisOptions
 from aasee.service.queue import QueueError, Queues
+from aasee.service.routing import Routed, RoutingError, route_sample
 from aasee.service.settings import Settings
 from aasee.service.storage import ObjectMissing, Storage, StorageError, task_prefix
 
@@ -44,10 +49,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_PAGE = 200
 MAX_FILENAME_BYTES = 255
-MAX_ARGUMENTS = 32
-MAX_ARGUMENT_LENGTH = 1024
 MAX_REPORT_BYTES = 512 << 20
-VERDICTS = ("benign", "suspicious", "malicious")
 # Download name -> stored raw artefact.
 ARTEFACTS: dict[str, str] = {
     "pcap": "network.pcap",
@@ -61,34 +63,14 @@ ARTEFACTS: dict[str, str] = {
     "memory": "memory.dump",
     "dropped": "dropped.tar",
     "screenshots": "screenshots.tar",
+    "disk_diff": "disk_diff.json",
     "sample": "sample.bin",
 }
 ZIPPED = {"dropped", "screenshots", "sample"}
-IMAGE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-USER_NAME = r"^[a-z_][a-z0-9_-]{0,31}$"
 
 
-class SubmitOptions(BaseModel):
-    """What a submission may ask for; bad values raise ValueError (pydantic's) with why."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    timeout: float | None = Field(None, gt=0)
-    network: Literal["fake", "isolated", "none", "internet"] = "fake"
-    arguments: list[str] = Field(default_factory=list, max_length=MAX_ARGUMENTS)
-    image: str = Field("debian-bookworm-amd64", pattern=IMAGE_NAME)
-    priority: int = Field(0, ge=-10, le=10)
-    user: str = Field("root", pattern=USER_NAME)
-
-    @field_validator("arguments")
-    @classmethod
-    def _check_arguments(cls, arguments: list[str]) -> list[str]:
-        for argument in arguments:
-            if len(argument) > MAX_ARGUMENT_LENGTH:
-                raise ValueError(f"an argument is longer than {MAX_ARGUMENT_LENGTH} characters")
-            if "\0" in argument:
-                raise ValueError("an argument contains a NUL character")
-        return arguments
+SubmitOptions = AnalysisOptions
+"""What a submission may ask for: the one options model of every front end."""
 
 
 class TaskView(BaseModel):
@@ -109,6 +91,10 @@ class TaskView(BaseModel):
     worker: str | None
     verdict: str | None
     score: float | None
+    arch: str | None = None
+    """Architecture of the guest the task runs in."""
+    sample_arch: str | None = None
+    """The sample's architecture, as read from its header."""
     progress: float | None
     reused: bool = False
     artefacts: list[str] = Field(default_factory=list)  # keys of ARTEFACTS stored for the task
@@ -131,6 +117,10 @@ def sanitize_filename(name: str) -> str:
     encoded = base.encode()[:MAX_FILENAME_BYTES]
     base = encoded.decode(errors="ignore").strip()
     return base or "sample"
+
+
+def _sample_arch(data: bytes) -> str:
+    return route_elf(data[:64]).label
 
 
 def _options_key(options: SubmitOptions) -> str:
@@ -158,6 +148,8 @@ def _view(task: Task, reused: bool = False) -> TaskView:
         worker=task.worker,
         verdict=task.verdict,
         score=task.score,
+        arch=task.arch,
+        sample_arch=task.sample_arch,
         progress=task.progress,
         reused=reused,
         artefacts=[key for key, name in ARTEFACTS.items() if name in stored],
@@ -217,10 +209,8 @@ class TaskService:
                 f"the uploaded file ({len(data)} bytes) exceeds the limit of "
                 f"{settings.max_upload_bytes} bytes"
             )
-        options = SubmitOptions.model_validate(options.model_dump())
-        if options.timeout is None:
-            options = options.model_copy(update={"timeout": settings.default_timeout})
-        assert options.timeout is not None
+        given = options.model_dump(exclude_unset=True)
+        options = SubmitOptions.model_validate({"timeout": settings.default_timeout, **given})
         if options.timeout > settings.max_timeout:
             raise ValueError(
                 f"timeout {options.timeout:g} s exceeds this service's maximum of "
@@ -233,6 +223,15 @@ class TaskService:
             )
         name = sanitize_filename(filename)
         sha256 = hashlib.sha256(data).hexdigest()
+        available = lifecycle.available_images(self.db, settings)
+        try:
+            routed: Routed | None = route_sample(data, options.image, available.items())
+            missing = None
+        except RoutingError as exc:
+            routed, missing = None, str(exc)
+        if routed is not None:
+            # The chosen guest is part of the task: the queue, the worker and a rerun use it.
+            options = options.model_copy(update={"image": routed.image})
         key = _options_key(options)
         if not force:
             with self.db.read() as session:
@@ -246,9 +245,6 @@ class TaskService:
                     return _view(existing, reused=True)
         task_id = str(uuid.uuid4())
         self.storage.put_bytes(f"{task_prefix(task_id)}/sample.bin", data)
-        missing = lifecycle.no_image_reason(
-            options.image, lifecycle.available_images(self.db, settings)
-        )
         now = utcnow()
         task = Task(
             id=task_id,
@@ -268,6 +264,8 @@ class TaskService:
             created=now,
             finished=now if missing else None,
             enqueued=None if missing else now,
+            arch=routed.profile.name if routed else None,
+            sample_arch=(routed.sample_arch if routed else _sample_arch(data))[:200],
         )
         try:
             with self.db.write() as session:
@@ -277,8 +275,9 @@ class TaskService:
             self.storage.delete_prefix(task_prefix(task_id))
             raise
         if not missing:
+            assert options.image is not None
             try:
-                self.queues.analysis.enqueue(task_id, options.priority)
+                self.queues.analysis(options.image).enqueue(task_id, options.priority)
             except QueueError as exc:
                 # The task is safe in the database; the reaper sends it once the queue is back.
                 log.warning("task %s stored but not queued yet: %s", task_id, exc)
@@ -430,7 +429,7 @@ class TaskService:
         try:
             checks["queue"] = {
                 "ok": True,
-                "analysis_depth": self.queues.analysis.depth(),
+                "analysis_depth": self._analysis_depth(),
                 "postprocess_depth": self.queues.postprocess.depth(),
             }
         except QueueError as exc:
@@ -490,12 +489,12 @@ class TaskService:
         total = [(f - c).total_seconds() for c, s, f in recent if f is not None]
         queued = [(s - c).total_seconds() for c, s, f in recent if s is not None]
         depths: dict[str, int | None] = {}
-        for label, queue in (
-            ("analysis", self.queues.analysis),
-            ("postprocess", self.queues.postprocess),
+        for label, depth in (
+            ("analysis", self._analysis_depth),
+            ("postprocess", self.queues.postprocess.depth),
         ):
             try:
-                depths[label] = queue.depth()
+                depths[label] = depth()
             except QueueError:
                 depths[label] = None
         return {
@@ -508,6 +507,42 @@ class TaskService:
                 "sample_size": len(recent),
             },
         }
+
+    def images(self) -> builtins.list[dict[str, Any]]:
+        """Every guest image the service can route to: built here or held by a live worker,
+        with its architecture and the workers that have it."""
+        found: dict[str, dict[str, Any]] = {}
+        try:
+            for image in list_images(self.settings.home / "images"):
+                found[image.name] = {
+                    "name": image.name,
+                    "arch": image.profile().name,
+                    "os": image.os,
+                    "workers": [],
+                    "local": True,
+                }
+        except ImageError as exc:
+            log.warning("local guest images unreadable: %s", exc)
+        horizon = utcnow() - timedelta(seconds=self.settings.stale_after_seconds)
+        with self.db.read() as session:
+            for row in session.scalars(
+                select(WorkerHeartbeat).where(
+                    WorkerHeartbeat.kind == "sandbox", WorkerHeartbeat.seen >= horizon
+                )
+            ):
+                for entry in row.images or []:
+                    name, _, arch = str(entry).partition(":")
+                    item = found.setdefault(
+                        name,
+                        {"name": name, "arch": arch, "os": None, "workers": [], "local": False},
+                    )
+                    item["workers"].append(row.name)
+        return sorted(found.values(), key=lambda item: str(item["name"]))
+
+    def _analysis_depth(self) -> int:
+        """Tasks waiting for a sandbox worker, over the queues of every known guest image."""
+        images = lifecycle.available_images(self.db, self.settings)
+        return sum(self.queues.analysis(image).depth() for image in images)
 
     # --- tokens ---------------------------------------------------------------------------
 

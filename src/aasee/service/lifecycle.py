@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from aasee.images.store import ImageError, list_images
 from aasee.service.db import Database, storable
 from aasee.service.models import Task, WorkerHeartbeat, utcnow
-from aasee.service.queue import QueueError, Queues
+from aasee.service.queue import QueueError, Queues, TaskQueue
 from aasee.service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -282,6 +282,19 @@ def reported(
         return True
 
 
+def not_executed(db: Database, task_id: str, worker: str, reason: str) -> bool:
+    """Postprocessing found that the sample never ran: the task fails with the reason, its
+    report stays available."""
+    with db.write() as session:
+        task = _locked(session, task_id)
+        if task is None or task.status != "postprocessing" or task.worker != worker:
+            return False
+        _fail(task, f"the sample was not executed: {reason}")
+        task.verdict = "not executed"
+        task.score = None
+        return True
+
+
 def release_postprocess(db: Database, task_id: str, worker: str) -> int | None:
     """Give a task back to the postprocess queue (the worker is stopping); its priority."""
     with db.write() as session:
@@ -346,7 +359,7 @@ def reap(
     now = now or utcnow()
     horizon = now - timedelta(seconds=settings.stale_after_seconds)
     result = ReapResult()
-    analysis: list[tuple[str, int]] = []
+    analysis: list[tuple[str, int, str]] = []
     postprocess: list[tuple[str, int]] = []
     with db.write() as session:
         stale = session.scalars(
@@ -387,7 +400,7 @@ def reap_worker(
     """The tasks of a worker known to be dead (its supervisor saw it exit), without waiting
     for its heartbeat to go stale."""
     result = ReapResult()
-    analysis: list[tuple[str, int]] = []
+    analysis: list[tuple[str, int, str]] = []
     postprocess: list[tuple[str, int]] = []
     now = utcnow()
     with db.write() as session:
@@ -407,7 +420,7 @@ def _reap_task(
     reason: str,
     settings: Settings,
     result: ReapResult,
-    analysis: list[tuple[str, int]],
+    analysis: list[tuple[str, int, str]],
     postprocess: list[tuple[str, int]],
     now: datetime,
 ) -> None:
@@ -415,7 +428,7 @@ def _reap_task(
         outcome = _retry_or_fail(task, reason, settings.task_retries)
         if outcome == "retry":
             result.retried.append(task.id)
-            analysis.append((task.id, task.priority))
+            analysis.append((task.id, task.priority, image_of(task)))
         else:
             result.failed.append(task.id)
     elif task.postprocess_attempts <= settings.task_retries:
@@ -433,19 +446,20 @@ def _reap_task(
 def _resend_lost(db: Database, queues: Queues, horizon: datetime, now: datetime) -> list[str]:
     """Waiting tasks whose message is gone: an empty queue while they wait long is the sign."""
     resent: list[str] = []
-    analysis: list[tuple[str, int]] = []
+    analysis: list[tuple[str, int, str]] = []
     postprocess: list[tuple[str, int]] = []
-    checks = (
-        ("pending", queues.analysis, analysis),
-        ("postprocessing", queues.postprocess, postprocess),
-    )
-    for status, queue, pending in checks:
-        try:
-            if queue.depth() > 0:
-                continue
-        except QueueError as exc:
-            log.warning("reaper cannot read the queue: %s", exc)
-            continue
+    empty: dict[str, bool] = {}
+
+    def queue_empty(queue: TaskQueue) -> bool:
+        if queue.name not in empty:
+            try:
+                empty[queue.name] = queue.depth() == 0
+            except QueueError as exc:
+                log.warning("reaper cannot read the queue: %s", exc)
+                empty[queue.name] = False
+        return empty[queue.name]
+
+    for status in ("pending", "postprocessing"):
         with db.write() as session:
             waiting = session.scalars(
                 select(Task)
@@ -453,23 +467,37 @@ def _resend_lost(db: Database, queues: Queues, horizon: datetime, now: datetime)
                 .with_for_update(skip_locked=True)
             ).all()
             for task in waiting:
+                if status == "pending":
+                    image = image_of(task)
+                    if not queue_empty(queues.analysis(image)):
+                        continue
+                    analysis.append((task.id, task.priority, image))
+                else:
+                    if not queue_empty(queues.postprocess):
+                        continue
+                    postprocess.append((task.id, task.priority))
                 task.enqueued = now
-                pending.append((task.id, task.priority))
                 resent.append(task.id)
     _send(queues, analysis, postprocess)
     return resent
 
 
+def image_of(task: Task) -> str:
+    """The guest image a task was routed to at submission."""
+    return str((task.options or {}).get("image") or "unknown")
+
+
 def _send(
-    queues: Queues, analysis: list[tuple[str, int]], postprocess: list[tuple[str, int]]
+    queues: Queues, analysis: list[tuple[str, int, str]], postprocess: list[tuple[str, int]]
 ) -> None:
-    for queue, items in ((queues.analysis, analysis), (queues.postprocess, postprocess)):
-        for task_id, priority in items:
-            try:
-                queue.enqueue(task_id, priority)
-            except QueueError as exc:
-                # The task keeps its state; the next reaper pass sends it again.
-                log.warning("task %s not queued yet: %s", task_id, exc)
+    sends = [(queues.analysis(image), task_id, prio) for task_id, prio, image in analysis]
+    sends += [(queues.postprocess, task_id, prio) for task_id, prio in postprocess]
+    for queue, task_id, priority in sends:
+        try:
+            queue.enqueue(task_id, priority)
+        except QueueError as exc:
+            # The task keeps its state; the next reaper pass sends it again.
+            log.warning("task %s not queued yet: %s", task_id, exc)
 
 
 def beat_worker(

@@ -76,6 +76,10 @@ class Task(Base):
     verdict: Mapped[str | None] = mapped_column(String(20), index=True)
     score: Mapped[float | None] = mapped_column(Float)
     artefacts: Mapped[list[str] | None] = mapped_column(JSON)
+    arch: Mapped[str | None] = mapped_column(String(20))
+    """The architecture of the guest the task runs in (a profile name)."""
+    sample_arch: Mapped[str | None] = mapped_column(String(200))
+    """The sample's own architecture, as read from its header."""
 
 
 class Token(Base):

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aasee.processing.signatures.models import VERDICTS
 from aasee.service import lifecycle
 from aasee.service.db import Database
-from aasee.service.queue import QueueError, Queues, TaskQueue
+from aasee.service.queue import QueueError, Queues
 from aasee.service.settings import Settings
 from aasee.service.storage import Storage, task_prefix
 from aasee.service.worker import Heartbeat, Overdue, QueueWorker, WorkerStopped, worker_name
@@ -26,7 +27,6 @@ from aasee.service.worker import Heartbeat, Overdue, QueueWorker, WorkerStopped,
 log = logging.getLogger(__name__)
 
 Process = Callable[[Path], dict[str, Any]]
-VERDICTS = ("benign", "suspicious", "malicious")
 REPORTS = ("report.json", "report.html")
 REASON_DETAIL = 300  # the whole exception is in the worker's log
 
@@ -62,8 +62,8 @@ class PostprocessWorker(QueueWorker):
         self.images: list[str] = []
         self._last_beat = 0.0
 
-    def _queue(self) -> TaskQueue:
-        return self.queues.postprocess
+    def _dequeue(self, wait: float) -> str | None:
+        return self.queues.postprocess.dequeue(wait=wait)
 
     def _ready(self) -> str:
         return f"postprocess worker {self.name} ready"
@@ -88,6 +88,13 @@ class PostprocessWorker(QueueWorker):
                     if (out_dir / name).is_file():
                         self.storage.put_file(f"{prefix}/{name}", out_dir / name)
             verdict, score = _verdict(report)
+            if verdict == "not executed":
+                # The report is stored (static analysis, what little ran), but the analysis
+                # proves nothing about the sample's behaviour: the task failed, saying why.
+                analysis = report.get("analysis") or {}
+                reason = str(analysis.get("not_executed_reason") or "no reason recorded")
+                lifecycle.not_executed(self.db, task_id, self.name, reason)
+                return False
             return lifecycle.reported(self.db, task_id, self.name, verdict, score)
         except WorkerStopped:
             # Not the task's fault: it goes back to the queue as it was.

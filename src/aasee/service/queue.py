@@ -1,4 +1,5 @@
-"""The two work queues (analysis and postprocess), on huey's SQLite or Redis storage by URL.
+"""The work queues, on huey's SQLite or Redis storage by URL: one analysis queue per guest
+image (a task only ever reaches a worker that has its guest) and the postprocess queue.
 
 ``sqlite:///path`` uses ``SqliteHuey``; ``redis://``, ``rediss://`` and ``unix://`` use
 ``PriorityRedisHuey`` (Redis >= 5). A message carries one task id and a priority, nothing
@@ -127,8 +128,29 @@ class TaskQueue:
 
 
 class Queues:
-    """The analysis queue (sandbox workers) and the postprocess queue."""
+    """The analysis queues (one per guest image, for sandbox workers) and the postprocess
+    queue."""
 
     def __init__(self, url: str) -> None:
-        self.analysis = TaskQueue(url, ANALYSIS)
+        self.url = url
         self.postprocess = TaskQueue(url, POSTPROCESS)
+        self._analysis: dict[str, TaskQueue] = {}
+
+    def analysis(self, image: str) -> TaskQueue:
+        """The queue of tasks for guest image ``image``."""
+        queue = self._analysis.get(image)
+        if queue is None:
+            queue = self._analysis[image] = TaskQueue(self.url, f"{ANALYSIS}.{image}")
+        return queue
+
+    def dequeue_analysis(self, images: list[str], wait: float = 1.0) -> str | None:
+        """The next task id for any of ``images`` (polled in turn within ``wait``)."""
+        if not images:
+            time.sleep(wait)
+            return None
+        share = max(0.05, wait / len(images))
+        for image in images:
+            task_id = self.analysis(image).dequeue(wait=share)
+            if task_id is not None:
+                return task_id
+        return None

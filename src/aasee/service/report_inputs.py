@@ -42,6 +42,11 @@ class RunRecord:
     agent_version: str | None = None
     guest_kernel: str | None = None
     boot: str = "cold boot"
+    arch: str = "x86_64"
+    sample_arch: str | None = None
+    isolation: str | None = None
+    executed: bool = True
+    not_executed_reason: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -70,6 +75,10 @@ def write_run_record(record: RunRecord) -> None:
         end_reason=record.end_reason,
         agent_version=record.agent_version,
         guest_kernel=record.guest_kernel,
+        arch=record.arch,
+        sample_arch=record.sample_arch,
+        executed=record.executed,
+        not_executed_reason=record.not_executed_reason,
         errors=record.errors,
     )
     write_run_meta(meta, record.out_dir)

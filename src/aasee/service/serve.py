@@ -124,7 +124,7 @@ def run_postprocess_child(index: int) -> int:
 
 def sweep_vm_leftovers(settings: Settings) -> list[str]:
     """Run directories and network namespaces of analyses whose process is gone."""
-    from aasee.contexts.libvirt_qemu import sweep_stale_runs
+    from aasee.contexts.qemu_config import sweep_stale_runs
 
     try:
         return sweep_stale_runs(settings.home / "runs")

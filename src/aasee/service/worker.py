@@ -26,7 +26,7 @@ from aasee.images.store import ImageError, list_images
 from aasee.service import lifecycle
 from aasee.service.db import Database
 from aasee.service.lifecycle import Claim
-from aasee.service.queue import QueueError, Queues, TaskQueue
+from aasee.service.queue import QueueError, Queues
 from aasee.service.settings import Settings, SettingsError, internet_uplink
 from aasee.service.storage import Storage, task_prefix
 
@@ -67,25 +67,29 @@ def run_acquisition(
     run_id: str,
 ) -> None:
     """The real acquisition: one VM run through ``aasee.service.analysis``."""
+    from pydantic import ValidationError
+
     from aasee.service.analysis import AnalysisOptions, SampleError, run_analysis
 
+    try:
+        analysis_options = AnalysisOptions.model_validate(options)
+    except ValidationError as exc:
+        raise NotRetryable(f"the task's options are invalid: {exc.errors()[:1]}") from exc
     uplink = None
-    if options["network"] == "internet":
+    if analysis_options.network == "internet":
         try:
             uplink = internet_uplink(settings)
         except SettingsError as exc:
             raise NotRetryable(f"this worker cannot run it: {exc}") from exc
-    analysis_options = AnalysisOptions(
-        timeout=float(options["timeout"]),
-        image=str(options["image"]),
-        network=str(options["network"]),
-        arguments=[str(a) for a in options.get("arguments", [])],
-        user=str(options["user"]),
-        internet=uplink,
-    )
     try:
         run_analysis(
-            sample, out_dir, analysis_options, progress, analysis_id=run_id, postprocess=False
+            sample,
+            out_dir,
+            analysis_options,
+            progress,
+            analysis_id=run_id,
+            postprocess=False,
+            internet=uplink,
         )
     except (SampleError, ImageError) as exc:
         raise NotRetryable(str(exc)) from exc
@@ -179,7 +183,7 @@ class QueueWorker:
     images: list[str]
     _last_beat: float
 
-    def _queue(self) -> TaskQueue:
+    def _dequeue(self, wait: float) -> str | None:
         raise NotImplementedError
 
     def _ready(self) -> str:
@@ -212,7 +216,7 @@ class QueueWorker:
                 if time.monotonic() - self._last_beat >= self.settings.heartbeat_seconds:
                     self.beat()
                 try:
-                    task_id = self._queue().dequeue(wait=1.0)
+                    task_id = self._dequeue(wait=1.0)
                 except QueueError as exc:
                     log.error("%s; retrying in 5 s", exc)
                     stop.wait(5)
@@ -243,8 +247,9 @@ class SandboxWorker(QueueWorker):
         self.current: str | None = None
         self._last_beat = 0.0
 
-    def _queue(self) -> TaskQueue:
-        return self.queues.analysis
+    def _dequeue(self, wait: float) -> str | None:
+        names = [entry.partition(":")[0] for entry in self.images]
+        return self.queues.dequeue_analysis(names, wait)
 
     def _ready(self) -> str:
         return f"sandbox worker {self.name} ready (images: {', '.join(self.images)})"
@@ -276,7 +281,9 @@ class SandboxWorker(QueueWorker):
     def _resend(self, task_id: str, claim: Claim, outcome: str | None) -> None:
         if outcome == "retry":
             try:
-                self.queues.analysis.enqueue(task_id, claim.priority)
+                self.queues.analysis(str(claim.options.get("image"))).enqueue(
+                    task_id, claim.priority
+                )
             except QueueError as exc:
                 log.warning(
                     "task %s back to pending but not queued: %s (the reaper will)", task_id, exc

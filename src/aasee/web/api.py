@@ -18,7 +18,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
-from aasee.images.store import list_images
 from aasee.service.facade import ARTEFACTS, Page, TaskView
 
 from .auth import api_principal
@@ -37,7 +36,7 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_principal)])
 State = Annotated[WebState, Depends(web_state)]
 TaskId = Annotated[str, Path(min_length=1, max_length=64, description="The task id.")]
 Status = Literal["pending", "starting_vm", "running", "postprocessing", "reported", "failed"]
-VerdictName = Literal["benign", "suspicious", "malicious"]
+VerdictName = Literal["benign", "suspicious", "malicious", "not executed"]
 ArtefactName = Annotated[
     str,
     Path(max_length=32, description="One of: " + ", ".join(ARTEFACTS)),
@@ -59,9 +58,22 @@ SUBMIT_BODY: dict[str, Any] = {
                         "items": {"type": "string"},
                         "description": "Sample arguments (repeat the field once per argument).",
                     },
-                    "image": {"type": "string", "description": "Guest image (its arch follows)."},
+                    "image": {
+                        "type": "string",
+                        "description": "Guest image; default: one of the sample's architecture "
+                        "(read from its ELF header; scripts go to the x86-64 guest).",
+                    },
                     "priority": {"type": "integer", "description": "Higher runs first."},
                     "user": {"type": "string", "description": "Guest user to run as."},
+                    "sandbox": {"type": "string", "description": "Sandbox kind (qemu)."},
+                    "accel": {"type": "string", "enum": ["auto", "kvm", "tcg"]},
+                    "memory_mib": {"type": "integer", "description": "Guest memory."},
+                    "vcpus": {"type": "integer"},
+                    "revert": {"type": "string", "enum": ["auto", "snapshot", "cold"]},
+                    "time_warp": {"type": "boolean", "description": "Skip guest idle time."},
+                    "stop_on_exit": {"type": "boolean"},
+                    "raw_syscalls": {"type": "boolean"},
+                    "boot_timeout": {"type": "number"},
                     "force": {
                         "type": "boolean",
                         "description": "Analyse again even if this sample with these options "
@@ -83,7 +95,12 @@ class SearchResult(BaseModel):
 class ImageInfo(BaseModel):
     name: str
     arch: str
-    os: str
+    os: str | None = None
+    """Known for images built on this host."""
+    workers: list[str] = []
+    """Live sandbox workers that have this guest."""
+    local: bool = False
+    """Built on the host serving the API."""
 
 
 def _task_or_404(state: WebState, task_id: str) -> TaskView:
@@ -319,11 +336,9 @@ def reprocess(state: State, task_id: TaskId) -> TaskView:
 
 @router.get("/images", response_model=list[ImageInfo], tags=["service"], summary="Guest images")
 def images(state: State) -> list[ImageInfo]:
-    """The guests submissions may ask for (``image``); built with ``aasee image build``."""
-    return [
-        ImageInfo(name=image.name, arch=image.arch, os=image.os)
-        for image in list_images(state.settings.home / "images")
-    ]
+    """The guests submissions may ask for (``image``), with the live workers having each;
+    built with ``aasee image build``."""
+    return [ImageInfo(**entry) for entry in state.service.images()]
 
 
 @router.get("/health", tags=["service"], summary="Health")

@@ -1,7 +1,9 @@
 """Turning an upload's form fields into ``SubmitOptions`` — shared by the API and the UI form.
 
-The fields are ``timeout``, ``network``, ``arguments`` (repeatable; ``arg`` is an alias),
-``image``, ``priority``, ``user`` and ``force``. Empty fields mean "the default".
+The fields are those of ``AnalysisOptions`` (``timeout``, ``network``, ``image``, ``priority``,
+``user``, ``sandbox``, ``accel``, ``memory_mib``, ``vcpus``, ``revert``, ``time_warp``,
+``stop_on_exit``, ``raw_syscalls``, ``boot_timeout``), ``arguments`` (repeatable; ``arg`` is an
+alias) and ``force``. Empty fields mean "the default".
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .uploads import Upload
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
-SCALAR_FIELDS = ("timeout", "network", "image", "priority", "user")
+SCALAR_FIELDS = tuple(name for name in SubmitOptions.model_fields if name != "arguments")
 KNOWN_FIELDS = frozenset({*SCALAR_FIELDS, "arguments", "arg", "force", "csrf"})
 
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from aasee.images.store import list_images
+from aasee.processing.signatures.models import VERDICTS
 from aasee.service.facade import ARTEFACTS, Page, SubmitOptions, TaskView
 
 from .api import receive_submission
@@ -28,7 +28,6 @@ from .state import WebState, web_state
 
 STATUSES = ("pending", "starting_vm", "running", "postprocessing", "reported", "failed")
 FINAL = ("reported", "failed")
-VERDICTS = ("benign", "suspicious", "malicious")
 PAGE_SIZES = (10, 25, 50, 100, 200)
 HASH = re.compile(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 MAX_SMALL_FORM = 16 << 10
@@ -286,7 +285,7 @@ def analyses(request: Request, state: State, user: UiUser) -> Response:
 
 def _submit_context(state: WebState) -> dict[str, Any]:
     return {
-        "images": list_images(state.settings.home / "images"),
+        "images": state.service.images(),
         "defaults": SubmitOptions.model_validate({}),
         "default_timeout": state.settings.default_timeout,
         "max_timeout": state.settings.max_timeout,
@@ -330,7 +329,9 @@ def analysis_page(
         "artefacts": list(ARTEFACTS),
         "report_error": None,
     }
-    if task.status == "reported":
+    # A sample that was not executed fails its task, but its report (static analysis, the
+    # reason) is stored all the same and worth showing.
+    if task.status == "reported" or task.verdict == "not executed":
         raw = state.service.report(task_id, "json")
         if raw is None:
             context["report_error"] = "the report is missing from storage"

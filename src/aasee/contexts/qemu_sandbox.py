@@ -1,0 +1,67 @@
+"""The QEMU sandbox kind: a full VM per analysis, restored from a ready snapshot when one fits.
+
+Plans, in order: restore the ready snapshot of this image and VM shape into a fresh QEMU
+process (about half a second), then a cold boot as the fallback (a QEMU process in the run's
+network namespace for the ``fake`` and ``internet`` networks, a transient libvirt domain for
+``isolated`` and ``none``). A missing or mismatched snapshot is never fatal unless the
+request insists on one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aasee.contexts.libvirt_qemu import LibvirtQemuContext
+from aasee.contexts.qemu_config import ContextError
+from aasee.contexts.qemu_process import QemuProcessContext
+from aasee.contexts.sandboxes import BootPlan, Sandbox, SandboxRequest, register_sandbox
+from aasee.contexts.snapshots import find_snapshot
+from aasee.core import Context
+
+log = logging.getLogger(__name__)
+
+
+class QemuSandbox(Sandbox):
+    name = "qemu"
+    isolation = (
+        "a full virtual machine (QEMU, KVM or emulated), with its own kernel, a throwaway disk "
+        "overlay and a network namespace of its own"
+    )
+
+    def plan(self, request: SandboxRequest) -> list[BootPlan]:
+        config = request.config
+        plans: list[BootPlan] = []
+        reason = "requested"
+        if request.revert != "cold":
+            if request.snapshot_root is None:
+                reason = "no snapshot store"
+                snapshot = None
+            else:
+                snapshot, reason = find_snapshot(
+                    request.snapshot_root, config.guest.name, request.image_key, config
+                )
+            if snapshot is not None:
+
+                def restore(identifier: str) -> Context:
+                    return QemuProcessContext(
+                        identifier, config, disk_base=snapshot.disk, state_file=snapshot.state
+                    )
+
+                plans.append(BootPlan("snapshot restore", restore, restoring=True))
+            elif request.revert == "snapshot":
+                raise ContextError(f"no usable snapshot: {reason}")
+            else:
+                log.warning("no usable ready snapshot (%s): cold boot", reason)
+        cold_reason = "snapshot restore failed" if plans else reason
+
+        def cold(identifier: str) -> Context:
+            if config.network in ("fake", "internet"):
+                # libvirt cannot start QEMU inside the run's network namespace.
+                return QemuProcessContext(identifier, config)
+            return LibvirtQemuContext(identifier, config)
+
+        plans.append(BootPlan(f"cold boot ({cold_reason})", cold))
+        return plans
+
+
+register_sandbox(QemuSandbox())
