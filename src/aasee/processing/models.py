@@ -14,9 +14,11 @@ Unix times, never compared with guest times.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
+
+from aasee.arch import DEFAULT_ARCH
 
 from .modelbase import StrictModel
 from .signatures.models import AttackSummary, ScoreDetails, SignatureMatch, Verdict
@@ -32,6 +34,8 @@ __all__ = [
     "ClockSync",
     "Connection",
     "DirectoryOpen",
+    "DiskChange",
+    "DiskObjectBefore",
     "DnsAnswer",
     "DnsQuery",
     "DnsRecord",
@@ -44,6 +48,7 @@ __all__ = [
     "FileLink",
     "FileMkdir",
     "FileRename",
+    "FileSystemDiff",
     "Files",
     "Flow",
     "HttpRequest",
@@ -128,7 +133,14 @@ def _iso(value: object) -> object:
 
 
 class AnalysisMeta(_Model):
-    """What the caller knows about the run itself (the part of ``analysis`` it supplies)."""
+    """What the caller knows about the run itself (the part of ``analysis`` it supplies).
+
+    ``arch`` is the guest's architecture profile (its syscall numbers, errno values, signals
+    and byte order decode the trace); ``sample_arch`` how the sample's own architecture was
+    named when it was routed to that guest. ``executed`` is false when the guest could not
+    run the sample at all, ``not_executed_reason`` then says why: such a run shows nothing of
+    the sample's behaviour and gets the verdict ``not executed``, never ``benign``.
+    """
 
     id: str
     started: str | None = None
@@ -139,6 +151,10 @@ class AnalysisMeta(_Model):
     guest_image: str | None = None
     boot: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)
+    arch: str = DEFAULT_ARCH
+    sample_arch: str | None = None
+    executed: bool = True
+    not_executed_reason: str | None = None
 
     @field_validator("started", "ended", mode="before")
     @classmethod
@@ -184,6 +200,7 @@ class Process(_Model):
     exit_code: int | None = None
     exit_signal: int | None = None
     exit_signal_name: str | None = None
+    abi: str | None = None
     threads: list[int] = Field(default_factory=list)
     execs: list[ExecRecord] = Field(default_factory=list)
     children: list[str] = Field(default_factory=list)
@@ -511,6 +528,75 @@ class DroppedFile(_Model):
     static: StaticAnalysis | None = None
 
 
+DiskChangeKind = Literal["created", "modified", "deleted", "renamed", "metadata"]
+DiskObjectType = Literal["file", "dir", "symlink", "fifo", "socket", "char", "block", "unknown"]
+
+
+class DiskObjectBefore(_Model):
+    """What a changed path held on the base disk before the run."""
+
+    path: str | None = None
+    type: DiskObjectType
+    size: int = Field(ge=0)
+    mode: str
+    uid: int = Field(ge=0)
+    gid: int = Field(ge=0)
+    mtime: str | None = None
+    ctime: str | None = None
+    attributes: str = ""
+    target: str | None = None
+    sha256: str | None = None
+
+
+class DiskChange(_Model):
+    """One change of the guest's disk, found by the host comparing the run's disk overlay with
+    its base after the VM was gone (never trusting the guest).
+
+    ``traced`` says whether the kernel trace saw a write, creation, deletion, rename, link or
+    permission change of this path (``traced_ops`` which): a change nobody traced was made
+    outside the traced processes, or after tracing was blinded.
+    """
+
+    path: str | None
+    change: DiskChangeKind
+    type: DiskObjectType
+    inode: int = Field(ge=0)
+    size: int = Field(ge=0)
+    mode: str
+    uid: int = Field(ge=0)
+    gid: int = Field(ge=0)
+    mtime: str | None = None
+    ctime: str | None = None
+    links: int = Field(default=0, ge=0)
+    attributes: str = ""
+    target: str | None = None
+    device: str | None = None
+    sha256: str | None = None
+    stored_as: str | None = None
+    changed: list[str] = Field(default_factory=list)
+    before: DiskObjectBefore | None = None
+    notes: list[str] = Field(default_factory=list)
+    sample: bool = False
+    traced: bool = False
+    traced_ops: list[str] = Field(default_factory=list)
+
+
+class FileSystemDiff(_Model):
+    """The host-side diff of the guest's disk: what the run changed on it, traced or not."""
+
+    method: str | None = None
+    seconds: float | None = None
+    complete: bool = False
+    truncated: bool = False
+    overlay_bytes: int | None = Field(default=None, ge=0)
+    journal: dict[str, str] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)
+    untraced: int = Field(default=0, ge=0)
+    ignored: int = Field(default=0, ge=0)
+    errors: list[str] = Field(default_factory=list)
+    changes: list[DiskChange] = Field(default_factory=list)
+
+
 class Report(_Model):
     """A complete analysis report."""
 
@@ -525,9 +611,19 @@ class Report(_Model):
     output: Output = Field(default_factory=Output)
     static: StaticAnalysis | None = None
     dropped: list[DroppedFile] = Field(default_factory=list)
+    filesystem: FileSystemDiff | None = None
     signatures: list[SignatureMatch] = Field(default_factory=list)
     attack: AttackSummary = Field(default_factory=AttackSummary)
     score: float | None = Field(default=None, ge=0, le=10)
     verdict: Verdict | None = None
     score_details: ScoreDetails | None = None
     errors: list[str] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _without_absent_sections(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # ``filesystem`` came after 1.2 was published: a report without a disk diff is
+        # written exactly as before, so that it stays what 1.2 consumers know.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("filesystem") is None:
+            data.pop("filesystem", None)
+        return data

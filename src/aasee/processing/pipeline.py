@@ -18,13 +18,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from aasee.arch import UnknownArchitecture, get_profile
 from aasee.images.store import aasee_home
 
 from .behaviour import Limits
+from .disk_diff import DISK_DIFF
 from .html import write_html
 from .models import AnalysisMeta, Report, Sample
 from .plugins.base import Plugin, ProcessingContext
 from .plugins.core import BehaviourPlugin, CapturePlugin, ClockPlugin, FakenetPlugin, OutputPlugin
+from .plugins.disk import DiskPlugin
 from .plugins.verdict import (
     DROPPED_MANIFEST,
     DroppedPlugin,
@@ -56,6 +59,7 @@ ARTEFACTS = (
     "stderr.txt",
     SAMPLE_COPY,
     DROPPED_MANIFEST,
+    DISK_DIFF,
 )
 """Raw artefacts a results directory may hold (besides ``run.json``)."""
 
@@ -73,6 +77,7 @@ def all_plugins() -> list[Plugin]:
         OutputPlugin(),
         StaticPlugin(),
         DroppedPlugin(),
+        DiskPlugin(),
         SignaturesPlugin(),
         ScorePlugin(),
     ]
@@ -163,6 +168,13 @@ def context_for_directory(
         guest_image=meta.guest_image,
         boot=meta.boot,
         timings=meta.timings,
+        arch=_arch_name(meta.arch),
+        sample_arch=meta.sample_arch,
+        executed=meta.executed,
+        # A reason only stands beside executed=false (a stale one would contradict it).
+        not_executed_reason=None
+        if meta.executed
+        else (meta.not_executed_reason or "no reason was recorded"),
     )
     return ProcessingContext(
         sample=sample,
@@ -177,6 +189,15 @@ def context_for_directory(
         user_rules=user_rules,
         errors=errors,
     )
+
+
+def _arch_name(arch: str) -> str:
+    """The profile's own name for ``arch`` (``amd64`` -> ``x86_64``); unknown names are kept
+    as given (the behaviour plugin reports them)."""
+    try:
+        return get_profile(arch).name
+    except UnknownArchitecture:
+        return arch
 
 
 def default_user_rules() -> Path | None:

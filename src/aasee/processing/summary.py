@@ -1,6 +1,7 @@
 """Short human-readable summary of a report, for the command line.
 
-Owns choosing what an analyst wants at a glance (process tree, files changed, network
+Owns choosing what an analyst wants at a glance (whether the sample ran at all, the
+architecture, process tree, files changed, the host-side disk diff's counts, network
 endpoints, anti-debugging, warnings) and rendering it as plain lines. Every sample-controlled
 string is passed through :func:`~aasee.processing.text.printable`; the lines contain no
 markup, so a renderer such as rich must print them with markup disabled.
@@ -8,6 +9,9 @@ markup, so a renderer such as rich must print them with markup disabled.
 
 from __future__ import annotations
 
+from aasee.arch import DEFAULT_ARCH
+
+from .guest_abi import native_abi
 from .models import ProcessTreeNode, Report
 from .text import printable
 
@@ -53,6 +57,7 @@ def _times(count: int) -> str:
 
 def _process_lines(report: Report) -> list[str]:
     details = {p.key: p for p in report.processes}
+    native = native_abi(report.analysis.arch)
     lines: list[str] = []
     # Iterative walk: the tree is bounded in depth, but a flat loop costs nothing.
     stack: list[tuple[ProcessTreeNode, int]] = [(n, 0) for n in reversed(report.process_tree)]
@@ -70,6 +75,8 @@ def _process_lines(report: Report) -> list[str]:
                 line += f"  exit {proc.exit_code}"
             if proc.threads:
                 line += f"  ({len(proc.threads)} threads)"
+            if proc.abi is not None and proc.abi != native:
+                line += f"  [{printable(proc.abi, 20)} ABI]"
         if node.truncated:
             line += "  (deeper descendants not shown)"
         lines.append(line)
@@ -81,17 +88,72 @@ def _failed(ok: bool | None, error: str | None) -> str:
     return f" [failed: {error or 'error'}]" if ok is False else ""
 
 
+def _architecture(report: Report) -> list[str]:
+    """The guest's architecture and the sample's, when they say more than the default does.
+
+    Shown when the guest is not the default one, when the sample's architecture was recorded
+    or when a process ran in another syscall ABI than the guest's own.
+    """
+    analysis = report.analysis
+    native = native_abi(analysis.arch)
+    others = sorted({p.abi for p in report.processes if p.abi is not None and p.abi != native})
+    if analysis.arch == DEFAULT_ARCH and analysis.sample_arch is None and not others:
+        return []
+    line = f"guest {printable(analysis.arch, 40)}"
+    if analysis.guest_image:
+        line += f" ({printable(analysis.guest_image, 80)})"
+    lines = [line]
+    if analysis.sample_arch is not None:
+        lines.append(f"sample {printable(analysis.sample_arch, 120)}")
+    if others:
+        lines.append(
+            "processes in another syscall ABI: " + ", ".join(printable(a, 20) for a in others)
+        )
+    return lines
+
+
+def _disk_line(report: Report) -> list[str]:
+    """One line of counts of the host-side disk diff, untraced changes first."""
+    diff = report.filesystem
+    if diff is None:
+        return []
+    counts = ", ".join(f"{n} {kind}" for kind, n in diff.counts.items() if n) or "no changes"
+    line = f"{diff.untraced} not traced; {counts}"
+    if diff.ignored:
+        line += f"; {diff.ignored} ignored as guest noise"
+    if not diff.complete:
+        line += " (incomplete)"
+    return [line]
+
+
 def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
     """Titled groups of lines; empty sections are left out."""
     files = report.files
     network = report.network
     created = {(c.path, c.process) for c in files.created}
     sections: list[tuple[str, list[str]]] = []
-    if report.verdict is not None:
+    analysis = report.analysis
+    if not analysis.executed:
+        reason = analysis.not_executed_reason or "no reason recorded"
+        sections.append(
+            (
+                "Sample not executed",
+                [
+                    printable(reason, 300),
+                    "nothing here shows its behaviour: the run is neither scored nor benign",
+                ],
+            )
+        )
+    if report.verdict == "not executed":
+        sections.append(("Verdict: not executed (no score)", []))
+    elif report.verdict is not None:
         tactics = [
             f"{tactic.name}: {', '.join(tactic.techniques)}" for tactic in report.attack.tactics
         ]
         sections.append((f"Verdict: {report.verdict} (score {report.score}/10)", tactics))
+    architecture = _architecture(report)
+    if architecture:
+        sections.append(("Architecture", architecture))
     signatures = [
         f"[{match.severity}] {match.id}: {printable(match.name, 120)}"
         f"{'  ' + ', '.join(match.techniques) if match.techniques else ''}"
@@ -162,6 +224,7 @@ def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
         f"ptrace {p.request_name or p.request}  pid {p.pid}{_failed(p.ok, p.error)}"
         for p in report.syscalls.ptrace
     ]
+    disk = _disk_line(report)
     for title, lines in (
         ("Files written", written),
         ("Files deleted", deleted),
@@ -169,6 +232,7 @@ def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
         ("Permissions changed", chmod),
         ("Links created", links),
         ("Dropped files collected", dropped),
+        ("Disk changes (host-side diff)", disk),
         ("Network", endpoints),
         ("Network traffic (host-side capture)", traffic),
         ("Debugger checks", anti),

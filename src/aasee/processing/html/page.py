@@ -16,6 +16,7 @@ from .behaviour_view import (
     syscall_tables,
 )
 from .context import PageContext
+from .disk_view import disk_facts, disk_table
 from .network_view import capture_facts, network_tables
 from .signatures_view import SignatureCard, TacticGroup, attack_groups, signature_cards
 from .static_view import StaticView, dropped_table, static_view
@@ -26,7 +27,12 @@ __all__ = ["MAX_WARNINGS", "Page", "build_page"]
 
 MAX_WARNINGS = 200
 
-_VERDICT_CSS = {"malicious": "v-malicious", "suspicious": "v-suspicious", "benign": "v-benign"}
+_VERDICT_CSS = {
+    "malicious": "v-malicious",
+    "suspicious": "v-suspicious",
+    "benign": "v-benign",
+    "not executed": "v-not-executed",
+}
 _TRACE_COUNTERS = (
     ("lost", "events lost (ring buffer overrun)"),
     ("skipped", "lines skipped"),
@@ -45,6 +51,8 @@ class Page:
     verdict: str
     verdict_css: str
     score: str
+    not_executed: str | None
+    """Why the sample was not executed (a banner says so), None when it was."""
     sample_facts: list[Fact]
     analysis_facts: list[Fact]
     overview: list[Fact]
@@ -62,6 +70,9 @@ class Page:
     file_tables: list[Table]
     dropped: Table
     dropped_static: list[StaticView]
+    disk_facts: list[Fact]
+    disk: Table | None
+    disk_errors: list[str]
     network_tables: list[Table]
     capture: list[Fact]
     static: StaticView | None
@@ -96,10 +107,18 @@ def _analysis_facts(report: Report) -> list[Fact]:
         ("hypervisor", a.hypervisor),
         ("accelerator", a.accel),
         ("guest image", a.guest_image),
+        ("architecture", a.arch),
+        ("sample architecture", a.sample_arch),
         ("boot", a.boot),
     ):
         if value is not None:
             facts.append(Fact(label, cell(value, 120)))
+    abis = sorted({p.abi for p in report.processes if p.abi is not None})
+    if abis:
+        facts.append(Fact("syscall ABIs", cell(", ".join(abis), 120)))
+    if not a.executed:
+        reason = a.not_executed_reason or "no reason recorded"
+        facts.append(Fact("executed", Cell(text=f"no: {display(reason, 300)}", css="bad")))
     if a.accel is not None and a.accel.lower() == "tcg":
         facts.append(Fact("note", Cell(text="software emulation (TCG): slower", css="muted")))
     return facts
@@ -130,6 +149,11 @@ def _overview(report: Report) -> list[Fact]:
         ("files written", sum(1 for w in files.written if w.path not in PSEUDO_DEVICES)),
         ("files deleted", len(files.deleted)),
         ("dropped files", len(report.dropped)),
+        *(
+            [("disk changes (not traced)", f"{len(fs.changes)} ({fs.untraced})")]
+            if (fs := report.filesystem) is not None
+            else []
+        ),
         ("connections", len(net.connections) + len(net.udp)),
         ("DNS names", len(names)),
         ("HTTP requests", len(net.http)),
@@ -144,7 +168,10 @@ def _score_facts(report: Report) -> list[Fact]:
     details = report.score_details
     if details is None:
         return []
-    facts = [Fact("formula", cell(details.formula, 300))]
+    facts = []
+    if details.reason is not None:
+        facts.append(Fact("not scored", cell(details.reason, 500)))
+    facts.append(Fact("formula", cell(details.formula, 300)))
     for name, value in list(details.components.items())[:50]:
         facts.append(Fact(display(name, 60), Cell(text=f"{value:g}")))
     return facts
@@ -161,6 +188,7 @@ def build_page(report: Report) -> Page:
         for i, d in enumerate(report.dropped[:100])
         if d.static is not None
     ]
+    disk = disk_table(ctx)
     network = network_tables(ctx)
     static = (
         static_view(ctx, report.static, ("static",), "Sample")
@@ -172,12 +200,17 @@ def build_page(report: Report) -> Page:
     cards, cards_hidden = signature_cards(ctx)
     groups = attack_groups(ctx, cards)
     verdict = report.verdict or "no verdict"
+    not_executed = None
+    if not report.analysis.executed:
+        reason = (report.analysis.not_executed_reason or "").strip().rstrip(".")
+        not_executed = display(reason or "no reason recorded", 500)
     page = Page(
         title=f"AASEE report: {display(report.sample.name, 80)}",
         sample_name=display(report.sample.name, 300),
         verdict=verdict,
         verdict_css=_VERDICT_CSS.get(verdict, "v-none"),
         score="–" if report.score is None else f"{report.score:.1f} / 10",
+        not_executed=not_executed,
         sample_facts=_sample_facts(report),
         analysis_facts=_analysis_facts(report),
         overview=_overview(report),
@@ -198,6 +231,11 @@ def build_page(report: Report) -> Page:
         file_tables=files,
         dropped=dropped,
         dropped_static=dropped_static,
+        disk_facts=disk_facts(report.filesystem),
+        disk=disk,
+        disk_errors=[
+            display(e, 500) for e in (report.filesystem.errors[:50] if report.filesystem else [])
+        ],
         network_tables=network,
         capture=capture_facts(ctx),
         static=static,
@@ -213,6 +251,7 @@ def build_page(report: Report) -> Page:
             ("processes", "Processes", bool(tree)),
             ("files", "Files", bool(files)),
             ("dropped", "Dropped", bool(dropped.total)),
+            ("disk", "Disk", disk is not None),
             ("network", "Network", True),
             ("static", "Static", static is not None),
             ("syscalls", "System calls", bool(syscalls)),

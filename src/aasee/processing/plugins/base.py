@@ -23,6 +23,7 @@ from ..models import (
     ClockSync,
     DroppedFile,
     Files,
+    FileSystemDiff,
     Network,
     Output,
     Report,
@@ -63,6 +64,7 @@ class ProcessingContext:
     output: Output = field(default_factory=Output)
     static: StaticAnalysis | None = None
     dropped: list[DroppedFile] = field(default_factory=list)
+    filesystem: FileSystemDiff | None = None
     signatures: list[SignatureMatch] = field(default_factory=list)
     attack: AttackSummary = field(default_factory=AttackSummary)
     score: float | None = None
@@ -94,6 +96,7 @@ class ProcessingContext:
             output=self.output,
             static=self.static,
             dropped=self.dropped,
+            filesystem=self.filesystem,
             signatures=self.signatures,
             attack=self.attack,
             score=self.score,
