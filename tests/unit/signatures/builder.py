@@ -31,6 +31,7 @@ from aasee.processing.models import (
     Sample,
     TlsClientHello,
     UdpSend,
+    UnixSocket,
 )
 from aasee.processing.report import report_dict
 from aasee.processing.static.models import (
@@ -41,6 +42,7 @@ from aasee.processing.static.models import (
     StringsInfo,
     YaraMatch,
 )
+from aasee.processing.static.scripts import script_commands
 
 SAMPLE = Sample(name="sample", size=4, md5="0" * 32, sha1="0" * 40, sha256="0" * 64)
 ROOT = "100@1.000000"
@@ -211,6 +213,13 @@ class Builder:
             )
         )
 
+    def unix(self, path: str, key: str = ROOT) -> None:
+        """A connect to the Unix socket at ``path``."""
+        base = self._base(key)
+        self.report.network.unix.append(
+            UnixSocket(op="connect", path=path, path_truncated=False, result="ok", **base)
+        )
+
     def bind(self, port: int, key: str = ROOT) -> None:
         self.report.network.binds.append(
             Bind(
@@ -251,6 +260,7 @@ class Builder:
         body: int = 0,
         at: float | None = None,
         key: str = ROOT,
+        port: int = 80,
     ) -> None:
         base = self._base(key)
         self.report.network.http.append(
@@ -259,7 +269,7 @@ class Builder:
                 src_ip="10.0.2.15",
                 src_port=40001,
                 dst_ip="203.0.113.10",
-                dst_port=80,
+                dst_port=port,
                 method=method,
                 version="HTTP/1.1",
                 host=host,
@@ -272,14 +282,14 @@ class Builder:
         )
         self.report.network.capture.analysed = True
 
-    def tls(self, sni: str, at: float, key: str = ROOT) -> None:
+    def tls(self, sni: str, at: float, key: str = ROOT, port: int = 443) -> None:
         self.report.network.tls.append(
             TlsClientHello(
                 time_epoch=at,
                 src_ip="10.0.2.15",
                 src_port=40002,
                 dst_ip="203.0.113.11",
-                dst_port=443,
+                dst_port=port,
                 sni=sni,
                 version="TLS 1.3",
                 client_version="TLS 1.2",
@@ -336,6 +346,26 @@ class Builder:
         for name, value in fields.items():
             setattr(self.report.static, name, value)
         return self.report.static
+
+    def shell_script(self, text: str, dropped: str | None = None) -> None:
+        """The sample (or, with ``dropped``, a dropped file at that path) is the shell script
+        ``text``: its static analysis holds the commands the parser reads out of it."""
+        commands, cut = script_commands(text)
+        info = ScriptInfo(
+            language="shell",
+            interpreter="/bin/sh",
+            lines=text.count("\n") + 1,
+            commands=commands,
+            commands_truncated=cut,
+        )
+        if dropped is None:
+            self.static(script=info)
+        else:
+            static = StaticAnalysis(
+                name=posixpath.basename(dropped), size=4, md5="0" * 32, sha1="0" * 40,
+                sha256="0" * 64, script=info,
+            )  # fmt: skip
+            self.dropped(dropped, static)
 
     def dropped(self, path: str, static: StaticAnalysis) -> None:
         self.report.dropped.append(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .builder import APPEND, ROOT, Builder, elf, script, strings, yara
+from .cases_techniques import NEGATIVE as _TECHNIQUE_NEGATIVE
+from .cases_techniques import POSITIVE as _TECHNIQUE_POSITIVE
 
 Case = Callable[[Builder], None]
 
@@ -812,3 +814,7 @@ POSITIVE: dict[str, Case] = {
 NEGATIVE: dict[str, Case] = {
     name[4:]: fn for name, fn in list(globals().items()) if name.startswith("neg_")
 }
+# The signatures of the ATT&CK Linux techniques keep their cases in a module of their own.
+assert not set(POSITIVE) & set(_TECHNIQUE_POSITIVE), set(POSITIVE) & set(_TECHNIQUE_POSITIVE)
+POSITIVE.update(_TECHNIQUE_POSITIVE)
+NEGATIVE.update(_TECHNIQUE_NEGATIVE)

@@ -2,9 +2,12 @@
 
 ``rules/`` holds one rule per module (a :class:`Signature` subclass: id, name, description,
 severity, category, ATT&CK techniques as v19 numbers them, families, and ``match``);
-``query`` is the small query library the rules are written in; ``engine`` loads, checks and
-runs them; ``models`` is the report's model of matches, ATT&CK summary, score and verdict
-(``schema/defs/signatures.json`` documents it).
+``query`` is the small query library the rules are written in (records by path, commands
+run, the commands of the shell scripts that ran joined with their execs, endpoints, kernel
+settings...), with ``commands`` (command lines and ``sh -c`` text), ``provenance`` (where
+downloaded data went), ``facts`` and ``vocabulary`` (shared judgements and names);
+``engine`` loads, checks and runs them; ``models`` is the report's model of matches, ATT&CK
+summary, score and verdict (``schema/defs/signatures.json`` documents it).
 
 Public API::
 

@@ -22,6 +22,7 @@ SEVERITIES: tuple[Severity, ...] = ("info", "low", "medium", "high", "critical")
 
 CATEGORIES = frozenset(
     {
+        "initial-access",
         "execution",
         "persistence",
         "privilege-escalation",

@@ -1,19 +1,25 @@
-"""What programs the sample ran, with which arguments: from exec records and ``sh -c`` text.
+"""What programs the sample ran, with which arguments: from exec records, ``sh -c`` text and
+the shell scripts static analysis parsed.
 
 Owns turning an exec record into a :class:`Command` (program name, arguments) and reading
-the commands out of a shell's ``-c`` script, so rules can ask "was ``iptables -F`` run?"
-whether the program was executed (and traced) or only named in a shell command line (a
-missing binary, or a shell builtin, leaves no exec). The script is sample-controlled text:
-it is parsed as data, bounded in length and count, and never run.
+the commands out of a shell's ``-c`` script (with the parser of
+:mod:`aasee.processing.static.shell`), so rules can ask "was ``iptables -F`` run?" whether
+the program was executed (and traced) or only named in a shell command line (a missing
+binary, or a shell builtin, leaves no exec); :func:`script_command` turns a command of a
+parsed script file into the same shape. The text is sample-controlled: it is parsed as
+data, bounded in length and count, and never run.
 """
 
 from __future__ import annotations
 
 import posixpath
-import re
-import shlex
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from ..static.shell import BUILTINS, ShellCommand, parse_script, unwrap
+
+if TYPE_CHECKING:
+    from ..static.models import ScriptCommand
 
 __all__ = [
     "SHELLS",
@@ -26,20 +32,14 @@ __all__ = [
     "program_name",
     "program_source",
     "script_argument",
+    "script_command",
 ]
 
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox"})
 """Programs whose ``-c`` argument is a shell script."""
 
-_SCRIPT_LIMIT = 8192
+_SCRIPT_LIMIT = 16384
 _COMMANDS_LIMIT = 128
-_OPERATORS = frozenset({";", "&", "&&", "|", "||", "|&", "(", ")", ";;"})
-_REDIRECTS = frozenset({">", ">>", "<", "<<", "<<<", ">&", "<&", "&>", "&>>", ">|", "<>"})
-_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-# Programs that run the command they are given: the command is what matters.
-_WRAPPERS = frozenset(
-    {"sudo", "nohup", "env", "timeout", "nice", "exec", "setsid", "command", "stdbuf", "time"}
-)
 _INLINE_FLAGS = {"perl": "-e", "ruby": "-e", "php": "-r", "node": "-e", "lua": "-e"}
 
 
@@ -58,11 +58,32 @@ class Command:
     """Which pipeline of the script it belongs to (shell text only)."""
     stage: int = 0
     """Its position in that pipeline: 0 is the first command."""
-    via: Literal["exec", "shell"] = "exec"
+    via: Literal["exec", "shell", "script"] = "exec"
+    """Executed (traced), named in a shell's ``-c`` text, or written in a script file."""
+    redirects: tuple[tuple[str, str], ...] = ()
+    """(operator, target) of its redirections (shell text and scripts only)."""
+    builtin: bool = False
+    """Run by the shell itself (``history``, ``export``, ``trap``...): never an exec."""
+    context: str = ""
+    """Where it sits in the text: ``$(...)``, ``function f``, ``trap``, ``sh -c``..."""
+    lineno: int = 0
+    """The line of the script file it is on (scripts only)."""
+    ran: str = ""
+    """Scripts only: JSON Pointer of an exec of the same program and arguments, if traced."""
+    ran_pid: int | None = None
 
     @property
     def line(self) -> str:
-        return " ".join((*self.env, self.name, *self.args))
+        return " ".join(w for w in (*self.env, self.name, *self.args) if w)
+
+    @property
+    def written(self) -> str:
+        """The program as named (its path when one was written) and its arguments."""
+        return " ".join(w for w in (self.program or self.name, *self.args) if w)
+
+    def redirected(self, *ops: str) -> list[str]:
+        """Targets of its redirections with these operators (all when none are given)."""
+        return [target for op, target in self.redirects if not ops or op in ops]
 
 
 @dataclass(frozen=True)
@@ -266,73 +287,59 @@ def script_argument(name: str, args: tuple[str, ...]) -> str | None:
     return source.value if source is not None and source.kind == "file" else None
 
 
-def _tokens(line: str) -> list[str]:
-    lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|()<>")
-    lexer.whitespace_split = True
-    lexer.commenters = "#"
-    try:
-        return list(lexer)
-    except ValueError:
-        # Unbalanced quotes: the words are still worth looking at.
-        return line.split()
+def _shaped(
+    argv: tuple[str, ...] | list[str], assignments: tuple[str, ...] | list[str]
+) -> tuple[str, tuple[str, ...], str, tuple[str, ...], bool]:
+    """(name, args, program, env, builtin) of a parsed command, wrappers (sudo, nohup, env,
+    busybox...) dropped: the command they run is what matters."""
+    env, words = unwrap(argv)
+    env = [*assignments, *env]
+    if not words and argv:
+        words = list(argv)  # the wrapper runs alone (sudo -l, env): it is the command
+    if not words:
+        return "", (), "", tuple(env), False
+    wrapped = len(words) != len(argv)
+    name = posixpath.basename(words[0]) or words[0]
+    return name, tuple(words[1:]), words[0], tuple(env), name in BUILTINS and not wrapped
 
 
-def _unwrap(words: list[str]) -> tuple[list[str], list[str]]:
-    """Drop wrappers (sudo, nohup, env...) and leading assignments: (assignments, command)."""
-    env: list[str] = []
-    for _ in range(8):
-        while words and _ASSIGNMENT.match(words[0]):
-            env.append(words.pop(0))
-        if not words or posixpath.basename(words[0]) not in _WRAPPERS | {"busybox"}:
-            break
-        wrapper = posixpath.basename(words.pop(0))
-        # Options of the wrapper, and the duration timeout takes, come before the command.
-        while words and (
-            words[0].startswith("-") or (wrapper == "timeout" and words[0][:1].isdigit())
-        ):
-            option = words.pop(0)
-            if wrapper in ("sudo", "nice") and option in ("-u", "-g", "-n") and words:
-                words.pop(0)
-    return env, words
+def _from_parsed(command: ShellCommand) -> Command:
+    name, args, program, env, builtin = _shaped(command.argv, command.assignments)
+    return Command(
+        name,
+        args,
+        program,
+        env,
+        command.pipeline,
+        command.stage,
+        "shell",
+        tuple((r.op, r.target) for r in command.redirects),
+        builtin,
+        command.context,
+    )
+
+
+def script_command(record: ScriptCommand) -> Command:
+    """A command of a parsed script file (``static.script.commands``) as a :class:`Command`."""
+    name, args, program, env, builtin = _shaped(record.argv, record.assignments)
+    return Command(
+        name,
+        args,
+        program,
+        env,
+        record.pipeline,
+        record.stage,
+        "script",
+        tuple((r.op, r.target) for r in record.redirects),
+        builtin or (record.kind == "builtin" and name in BUILTINS),
+        record.context,
+        record.line,
+    )
 
 
 def parse_shell(script: str) -> ShellScript:
-    """The commands a shell script would run, split at ``;``, ``&&``, ``|``, newlines."""
+    """The commands a shell script would run (split at ``;``, ``&&``, ``|``, newlines; those
+    of ``$(...)``, ``sh -c`` and ``eval`` text included), wrappers and redirections removed."""
     text = script[:_SCRIPT_LIMIT]
-    commands: list[Command] = []
-    pipeline = 0
-    stage = 0
-
-    def flush(words: list[str]) -> None:
-        env, words = _unwrap(words)
-        if len(commands) >= _COMMANDS_LIMIT or not (words or env):
-            return
-        if not words:
-            # Only assignments ("HISTFILE=/dev/null"): a command without a program.
-            commands.append(Command("", (), "", tuple(env), pipeline, stage, "shell"))
-            return
-        name = posixpath.basename(words[0]) or words[0]
-        commands.append(
-            Command(name, tuple(words[1:]), words[0], tuple(env), pipeline, stage, "shell")
-        )
-
-    for line in text.splitlines():
-        words: list[str] = []
-        tokens = iter(_tokens(line))
-        for token in tokens:
-            if token in _REDIRECTS:
-                if words and words[-1].isdigit():
-                    words.pop()
-                next(tokens, None)  # the redirection's target is a file, not an argument
-            elif token in _OPERATORS:
-                flush(words)
-                words = []
-                if token in ("|", "|&"):
-                    stage += 1
-                else:
-                    pipeline, stage = pipeline + 1, 0
-            else:
-                words.append(token)
-        flush(words)
-        pipeline, stage = pipeline + 1, 0
-    return ShellScript(text=text, commands=tuple(commands))
+    parsed = parse_script(text, max_commands=_COMMANDS_LIMIT)
+    return ShellScript(text=text, commands=tuple(_from_parsed(c) for c in parsed.commands))

@@ -7,6 +7,12 @@ than rules times records. Every answer is a :class:`Found`: the record, the JSON
 (RFC 6901) of that record in the report, and the process it belongs to, so evidence always
 points at something a reader can open.
 
+Shell scripts the sample ran (the sample itself, or a dropped script that was executed, given
+to an interpreter or sourced) are read from their static analysis (``static.script.commands``)
+by :meth:`ReportIndex.script_commands`: builtins such as ``history -c`` or ``unset HISTFILE``
+never reach the kernel, so the script is their only record. Each such command says whether
+an exec of the same program and arguments was traced (``Command.ran``).
+
 Path patterns (:meth:`ReportIndex.files`) are globs over absolute paths: ``*`` and ``?`` stay
 within one path component, ``**`` spans any number of them, ``[...]`` is a character class.
 """
@@ -18,14 +24,23 @@ import posixpath
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ..text import printable
-from .commands import Command, inline_code, parse_shell, program_name, script_argument
+from .commands import (
+    SHELLS,
+    Command,
+    inline_code,
+    parse_shell,
+    program_name,
+    script_argument,
+    script_command,
+)
 from .models import Evidence
 from .provenance import Download, Provenance
+from .vocabulary import PACKAGE_MANAGERS, PROCESS_TOOLS
 
 if TYPE_CHECKING:
     from ..models import (
@@ -34,6 +49,7 @@ if TYPE_CHECKING:
         HttpRequest,
         Process,
         Report,
+        UnixSocket,
     )
     from ..static.models import StaticAnalysis
 
@@ -42,6 +58,7 @@ __all__ = [
     "FileKind",
     "Found",
     "InlineCode",
+    "KernelSetting",
     "ProgramRun",
     "ReportIndex",
     "StaticFile",
@@ -68,6 +85,11 @@ FileKind = Literal[
 source, ``links`` the path of the new link."""
 
 _SUMMARY_LIMIT = 300
+_PROGRAM_DIRS = ("/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/",
+                 "/usr/local/sbin/", "/usr/libexec/")  # fmt: skip
+_PROGRAM_GLOBS = tuple(f"{d}**" for d in _PROGRAM_DIRS)
+_COPIERS = frozenset({"cp", "install", "rsync", "cat", "dd", "tee", "busybox"})
+_PRINTING_COPIERS = frozenset({"cat", "dd"})
 
 
 def pointer(*parts: str | int) -> str:
@@ -141,6 +163,24 @@ class ProgramRun:
         if self.interpreter:
             return f"ran {self.path} with {self.interpreter}"
         return f"executed {self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class KernelSetting:
+    """A kernel tunable changed: a write to /proc/sys, or a ``sysctl`` command setting it."""
+
+    name: str
+    """The sysctl name, dotted: ``kernel.randomize_va_space``."""
+    value: str | None
+    """The value set, when the command line says (a file write does not)."""
+    path: str | None = None
+    """The /proc/sys file written, for a write."""
+
+    @property
+    def summary(self) -> str:
+        if self.value is None:
+            return f"wrote {self.path or self.name}"
+        return f"set {self.name} to {self.value}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +266,28 @@ class _PathIndex(Generic[R]):
         return self._paths
 
 
+def _start_of(process: Process) -> float:
+    return process.start if process.start is not None else float("inf")
+
+
 def _flags(record: FileAccess) -> frozenset[str]:
     return frozenset(record.flags.split("|"))
+
+
+def _expands(word: str) -> bool:
+    return any(ch in word for ch in "$`*?[")
+
+
+def _same_arguments(written: tuple[str, ...], traced: tuple[str, ...]) -> bool:
+    """Whether a script's arguments are those an exec received (words the shell expands
+    match any one argument; a last one such may stand for several)."""
+    if written == traced:
+        return True
+    if len(written) != len(traced):
+        spread = bool(written) and _expands(written[-1]) and len(traced) >= len(written) - 1
+        if not spread:
+            return False
+    return all(a == b or _expands(a) for a, b in zip(written, traced, strict=False))
 
 
 class ReportIndex:
@@ -316,6 +376,61 @@ class ReportIndex:
         """The processes ``key`` started, in report order."""
         return self._children.get(key, []) if key is not None else []
 
+    @cached_property
+    def _children_by_start(self) -> dict[str, tuple[list[float], list[Process]]]:
+        ordered: dict[str, tuple[list[float], list[Process]]] = {}
+        for key, children in self._children.items():
+            timed = sorted((c for c in children if c.start is not None), key=_start_of)
+            ordered[key] = ([_start_of(c) for c in timed], timed)
+        return ordered
+
+    def started_after(self, key: str | None, time: float, within: float) -> list[Process]:
+        """Children of ``key`` started from ``time`` to ``time + within`` (what a shell forks
+        right after opening a redirection's file), earliest first."""
+        if key is None or key not in self._children_by_start:
+            return []
+        starts, children = self._children_by_start[key]
+        first = bisect_left(starts, time)
+        last = bisect_left(starts, time + within + 1e-9)
+        return children[first:last]
+
+    @cached_property
+    def _names(self) -> dict[str, frozenset[str]]:
+        names: dict[str, frozenset[str]] = {}
+        for process in self.report.processes:
+            found = {program_name(e.filename, e.argv)[0] for e in process.execs}
+            if process.image is not None:
+                found.add(posixpath.basename(process.image))
+            names[process.key] = frozenset(found)
+        return names
+
+    def names(self, key: str | None) -> frozenset[str]:
+        """The programs the process ran, by name (a busybox applet by its applet name)."""
+        return self._names.get(key, frozenset()) if key is not None else frozenset()
+
+    def installing(self, key: str | None) -> bool:
+        """Whether the process is part of a package installation from repositories (it or an
+        ancestor ran apt, dnf, yum...): package scripts write system files as their job."""
+        for process in self.lineage(key):
+            if self._names.get(process.key, frozenset()) & PACKAGE_MANAGERS:
+                return True
+        return False
+
+    @cached_property
+    def proc_scanners(self) -> frozenset[str]:
+        """Processes that read the /proc entries of five or more other processes (a process
+        listing, however written), or that run a process-listing tool (ps, pgrep, top...)."""
+        seen: dict[str, set[str]] = {}
+        for found in self.files("read", ("/proc/[0-9]*/**",)):
+            pid = found.item.path.split("/", 3)[2]
+            process = self.process(found.process)
+            own = {str(found.pid)} | ({str(t) for t in process.threads} if process else set())
+            if found.process is not None and pid not in own:
+                seen.setdefault(found.process, set()).add(pid)
+        keys = {key for key, pids in seen.items() if len(pids) >= 5}
+        keys.update(key for key, names in self._names.items() if names & PROCESS_TOOLS)
+        return frozenset(keys)
+
     # --- programs run ------------------------------------------------------------------
     def execs(self) -> list[Found[ExecRecord]]:
         return self._execs
@@ -400,6 +515,94 @@ class ReportIndex:
         """Code passed on command lines (``-c``/``-e``), with the command that received it."""
         return self._inline
 
+    # --- scripts -----------------------------------------------------------------------
+    @cached_property
+    def _script_sources(self) -> list[tuple[str, StaticAnalysis, str | None, int | None]]:
+        """(pointer, static analysis, process, pid) of each shell script that ran: the sample,
+        and each dropped script executed, handed to an interpreter or read by a shell."""
+        report = self.report
+        sources: list[tuple[str, StaticAnalysis, str | None, int | None]] = []
+        if getattr(report.analysis, "executed", True) is False:
+            return sources  # the sample never ran: what its script holds is not behaviour
+        root = self.root
+        if report.static is not None and report.static.script is not None:
+            key = root.key if root is not None else None
+            sources.append((pointer("static"), report.static, key, self.pid_of(key)))
+        if not report.dropped:
+            return sources
+        runs: dict[str, Found[ProgramRun]] = {}
+        for run in self._runs:
+            runs.setdefault(run.item.path, run)
+        for found in self.all_files("read"):
+            image = posixpath.basename(self.image_of(found.process) or "")
+            if image in SHELLS and found.item.path not in runs:
+                runs[found.item.path] = Found(
+                    ProgramRun(found.item.path, found.item.time, image),
+                    found.ref,
+                    found.process,
+                    found.pid,
+                )
+        for i, dropped in enumerate(report.dropped):
+            static = dropped.static
+            if static is None or static.script is None or not static.script.commands:
+                continue
+            ran = runs.get(dropped.path)
+            if ran is not None:
+                sources.append((pointer("dropped", i, "static"), static, ran.process, ran.pid))
+        return sources
+
+    @cached_property
+    def _exec_commands(self) -> dict[str, list[Found[Command]]]:
+        by_name: dict[str, list[Found[Command]]] = {}
+        for found in self._commands:
+            if found.item.via == "exec":
+                by_name.setdefault(found.item.name, []).append(found)
+        return by_name
+
+    def _traced(self, command: Command) -> Found[Command] | None:
+        """An exec of the same program with the same arguments (a word the shell would still
+        expand, ``$x`` or ``*.log``, matches any)."""
+        for found in self._exec_commands.get(command.name, ())[:256]:
+            if _same_arguments(command.args, found.item.args):
+                return found
+        return None
+
+    @cached_property
+    def _scripts(self) -> list[Found[Command]]:
+        found: list[Found[Command]] = []
+        for ref, static, process, pid in self._script_sources:
+            assert static.script is not None
+            for i, record in enumerate(static.script.commands):
+                command = script_command(record)
+                traced = None if command.builtin or not command.name else self._traced(command)
+                if traced is not None:
+                    command = replace(command, ran=traced.ref, ran_pid=traced.pid)
+                found.append(Found(command, ref + pointer("script", "commands", i), process, pid))
+        return found
+
+    @cached_property
+    def _scripts_by_name(self) -> dict[str, list[Found[Command]]]:
+        by_name: dict[str, list[Found[Command]]] = {}
+        for found in self._scripts:
+            by_name.setdefault(found.item.name, []).append(found)
+        return by_name
+
+    def script_commands(self, *names: str) -> list[Found[Command]]:
+        """Commands written in the shell scripts that ran (see the module documentation),
+        all or those with these names (``""``: lines of only ``NAME=value`` assignments).
+
+        Use them for what the kernel cannot see (builtins, variables); a program's run is
+        better shown by its exec (:meth:`commands`), which ``Command.ran`` points to."""
+        if not names:
+            return self._scripts
+        hits = [f for name in dict.fromkeys(names) for f in self._scripts_by_name.get(name, ())]
+        order = {id(f): i for i, f in enumerate(self._scripts)}
+        return sorted(hits, key=lambda f: order[id(f)])
+
+    def shell_commands(self, *names: str) -> list[Found[Command]]:
+        """:meth:`commands` (execs and ``sh -c`` text) followed by :meth:`script_commands`."""
+        return [*self.commands(*names), *self.script_commands(*names)]
+
     # --- files -------------------------------------------------------------------------
     def _index(self, kind: FileKind) -> _PathIndex[Any]:
         index = self._path_indexes.get(kind)
@@ -467,6 +670,44 @@ class ReportIndex:
         return self.provenance.downloads
 
     @cached_property
+    def program_copies(self) -> dict[str, tuple[str, Found[Any]]]:
+        """Paths that came to hold a program of the system's bin directories: written by a
+        copying program (cp, install, cat, dd...) that read it, or by the shell whose
+        redirection such a program printed into, linked to it, or moved from there.
+        path -> (the system program, the record that made the copy)."""
+        copies: dict[str, tuple[str, Found[Any]]] = {}
+        reads: dict[str, list[Found[Any]]] = {}
+        for found in self.files("read", _PROGRAM_GLOBS):
+            if found.process is not None and found.item.ok is not False:
+                reads.setdefault(found.process, []).append(found)
+        copying = {key for key, names in self._names.items() if names & _COPIERS and key in reads}
+        for write in self.all_files("written"):
+            if write.item.ok is False:
+                continue
+            source_key = write.process if write.process in copying else None
+            if source_key is None and self._names.get(write.process or "", frozenset()) & SHELLS:
+                # "cat /bin/sh > x": the shell opens x, then forks cat, which prints.
+                for child in self.started_after(write.process, write.item.time, 0.05):
+                    printing = self._names.get(child.key, frozenset()) & _PRINTING_COPIERS
+                    if child.key in copying and printing:
+                        source_key = child.key
+                        break
+            if source_key is None:
+                continue
+            before = [r for r in reads[source_key] if r.item.path != write.item.path]
+            if before:
+                copies.setdefault(write.item.path, (before[-1].item.path, write))
+        for found in self.all_files("links"):
+            target = posixpath.normpath(
+                posixpath.join(posixpath.dirname(found.item.path), found.item.target)
+            )
+            if target.startswith(_PROGRAM_DIRS):
+                copies.setdefault(found.item.path, (target, found))
+        for found in self.files("renamed_src", _PROGRAM_GLOBS):
+            copies.setdefault(found.item.dst, (found.item.src, found))
+        return copies
+
+    @cached_property
     def created_paths(self) -> frozenset[str]:
         """Paths the sample's processes brought into being (created, renamed onto, mkdir)."""
         files = self.report.files
@@ -506,6 +747,15 @@ class ReportIndex:
             return self._endpoints
         wanted = set(ports)
         return [f for f in self._endpoints if f.item.port in wanted]
+
+    def unix_sockets(self, patterns: Iterable[str] | None = None) -> list[Found[UnixSocket]]:
+        """Connects to Unix sockets, all or those whose path matches one of the globs."""
+        regexes = [glob_regex(p) for p in patterns] if patterns is not None else None
+        return [
+            Found(u, pointer("network", "unix", i), u.process, u.pid)
+            for i, u in enumerate(self.report.network.unix)
+            if regexes is None or any(r.match(u.path) for r in regexes)
+        ]
 
     def http(self) -> list[Found[HttpRequest]]:
         return [
@@ -565,6 +815,22 @@ class ReportIndex:
             or address.is_unspecified
             or address.is_reserved
         )
+
+    def kernel_settings(self) -> list[Found[KernelSetting]]:
+        """Kernel tunables changed: writes under /proc/sys, and ``sysctl`` command lines
+        setting a name (executed, or in ``sh -c`` text)."""
+        found: list[Found[KernelSetting]] = []
+        for write in self.files("written", ("/proc/sys/**",)):
+            name = write.item.path[len("/proc/sys/") :].replace("/", ".")
+            setting = KernelSetting(name, None, write.item.path)
+            found.append(Found(setting, write.ref, write.process, write.pid))
+        for run in self.commands("sysctl"):
+            for arg in run.item.args:
+                if "=" in arg and not arg.startswith("-"):
+                    name, value = arg.split("=", 1)
+                    changed = KernelSetting(name.strip().replace("/", "."), value.strip())
+                    found.append(Found(changed, run.ref, run.process, run.pid))
+        return found
 
     # --- syscalls and static -----------------------------------------------------------
     def syscalls(self, names: Iterable[str]) -> list[Found[SyscallUse]]:

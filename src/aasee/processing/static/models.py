@@ -19,8 +19,10 @@ __all__ = [
     "PeImport",
     "PeInfo",
     "PeSection",
+    "ScriptCommand",
     "ScriptIndicator",
     "ScriptInfo",
+    "ScriptRedirect",
     "StaticAnalysis",
     "StringsInfo",
     "YaraMatch",
@@ -101,11 +103,42 @@ class ScriptIndicator(StrictModel):
     text: str
 
 
+class ScriptRedirect(StrictModel):
+    """A redirection of a script command: ``2>&1`` is op ``>&``, fd 2, target ``1``."""
+
+    op: str
+    fd: int | None = None
+    target: str
+
+
+class ScriptCommand(StrictModel):
+    """One simple command of a shell script, as the script writes it (see ``static/shell.py``).
+
+    ``argv`` has quotes removed and the variables the script set to plain text substituted;
+    other expansions stay as written (``$HOME``, ``$(...)``). Builtins are included: they
+    never reach the kernel, so this is the only record of them.
+    """
+
+    line: int = Field(ge=1)
+    argv: list[str] = Field(default_factory=list)
+    assignments: list[str] = Field(default_factory=list)
+    redirects: list[ScriptRedirect] = Field(default_factory=list)
+    kind: Literal["program", "builtin", "function", "assignment", "redirection"]
+    context: str = ""
+    depth: int = Field(default=0, ge=0)
+    pipeline: int = Field(default=0, ge=0)
+    stage: int = Field(default=0, ge=0)
+    background: bool = False
+    argv_truncated: bool = False
+
+
 class ScriptInfo(StrictModel):
     language: str
     interpreter: str | None = None
     lines: int = Field(default=0, ge=0)
     indicators: list[ScriptIndicator] = Field(default_factory=list)
+    commands: list[ScriptCommand] = Field(default_factory=list)
+    commands_truncated: bool = False
     truncated: bool = False
 
 

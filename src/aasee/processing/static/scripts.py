@@ -1,6 +1,7 @@
 """Scripts and other text: the interpreter, the language, and suspicious commands in them.
 
-Owns :func:`analyse_script` and the table of indicators (:data:`INDICATORS`). Each indicator
+Owns :func:`analyse_script` and the table of indicators (:data:`INDICATORS`); a shell
+script's commands (builtins included) come from the parser of :mod:`.shell`. Each indicator
 has a stable ``id`` that signatures key on (``download_exec``, ``reverse_shell``,
 ``base64_decode_exec``, ``history_clear``, ``cron_install``, ``chmod_exec``,
 ``kill_security``, ``iptables_flush``...), a description and, where one fits, an ATT&CK
@@ -14,7 +15,8 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from .models import ScriptIndicator, ScriptInfo
+from .models import ScriptCommand, ScriptIndicator, ScriptInfo, ScriptRedirect
+from .shell import parse_script
 
 __all__ = [
     "INDICATORS",
@@ -23,6 +25,7 @@ __all__ = [
     "SCRIPT_LIMIT",
     "Indicator",
     "analyse_script",
+    "script_commands",
 ]
 
 SCRIPT_LIMIT = 1 << 20
@@ -495,6 +498,30 @@ def _indicators(text: str) -> list[ScriptIndicator]:
     return kept[:MAX_INDICATORS]
 
 
+def script_commands(text: str) -> tuple[list[ScriptCommand], bool]:
+    """The commands of shell text as the report holds them, and whether a bound cut them."""
+    parsed = parse_script(text)
+    commands = [
+        ScriptCommand(
+            line=command.line,
+            argv=list(command.argv),
+            assignments=list(command.assignments),
+            redirects=[
+                ScriptRedirect(op=r.op, fd=r.fd, target=r.target) for r in command.redirects
+            ],
+            kind=command.kind,
+            context=command.context,
+            depth=command.depth,
+            pipeline=command.pipeline,
+            stage=command.stage,
+            background=command.background,
+            argv_truncated=command.argv_truncated,
+        )
+        for command in parsed.commands
+    ]
+    return commands, parsed.truncated
+
+
 def analyse_script(data: bytes, mime: str | None = None) -> ScriptInfo | None:
     """Script facts of ``data``, or None for binary data and for text that is neither a known
     script language nor carries an indicator."""
@@ -507,10 +534,16 @@ def analyse_script(data: bytes, mime: str | None = None) -> ScriptInfo | None:
     indicators = _indicators(text)
     if interpreter is None and language is None and not indicators:
         return None
+    commands: list[ScriptCommand] = []
+    cut = False
+    if language == "shell":
+        commands, cut = script_commands(text)
     return ScriptInfo(
         language=language or "text",
         interpreter=interpreter,
         lines=text.count("\n") + (0 if text.endswith("\n") or not text else 1),
         indicators=indicators,
+        commands=commands,
+        commands_truncated=cut,
         truncated=len(data) > SCRIPT_LIMIT,
     )

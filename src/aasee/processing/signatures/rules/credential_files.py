@@ -29,13 +29,34 @@ SECRET_PATHS = (
 )
 
 
+# Programs that read these files to use them (a client reading its own password file).
+CONSUMERS = {
+    ".my.cnf": frozenset({"mysql", "mariadb", "mysqldump", "mariadb-dump", "mysqladmin"}),
+    ".pgpass": frozenset({"psql", "pg_dump", "pg_dumpall", "pg_restore", "pg_basebackup"}),
+    ".netrc": frozenset({"curl", "wget", "ftp", "lftp", "git", "git-remote-https", "fetchmail"}),
+    ".git-credentials": frozenset({"git", "git-credential-store"}),
+    ".s3cfg": frozenset({"s3cmd"}),
+    "credentials": frozenset({"aws", "aws_completer"}),
+    "config.json": frozenset({"docker", "dockerd", "podman", "skopeo", "buildah"}),
+    "config": frozenset({"kubectl", "helm", "k9s", "kubelet"}),
+}
+HISTORY_OWNERS = {
+    ".mysql_history": frozenset({"mysql", "mariadb"}),
+    ".psql_history": frozenset({"psql"}),
+    ".sqlite_history": frozenset({"sqlite3"}),
+    ".rediscli_history": frozenset({"redis-cli"}),
+}
+
+
 class CredentialFilesRead(Signature):
     id = "credential_files"
     name = "Reads files that hold credentials"
     description = (
         "Opens shell or database client histories, .netrc, .git-credentials, cloud provider "
         "and Docker/Kubernetes credentials, GnuPG private keys or a wallet: secrets left on "
-        "disk. A shell reading its own history, or Python its own, is not counted."
+        "disk. A shell reading its own history, or Python its own, and a client reading its "
+        "own password file (mysql ~/.my.cnf, psql ~/.pgpass, the aws, docker, kubectl or gcloud "
+        "command line its configuration) are not counted."
     )
     severity = "medium"
     category = "credential-access"
@@ -45,7 +66,14 @@ class CredentialFilesRead(Signature):
         for found in ctx.files_named("read", HISTORIES):
             image = basename(ctx.image_of(found.process))
             own = image in SHELLS or (image.startswith("python") and "python" in found.item.path)
+            owners = HISTORY_OWNERS.get(basename(found.item.path), frozenset())
+            own = own or bool(ctx.names(found.process) & owners)
             if not own:
                 yield found.evidence(file_summary(found, "read"))
         for found in [*ctx.files_named("read", SECRETS), *ctx.files("read", SECRET_PATHS)]:
-            yield found.evidence(file_summary(found, "read"))
+            users = CONSUMERS.get(basename(found.item.path), frozenset())
+            if "/gcloud/" in found.item.path:
+                users = frozenset({"gcloud", "gsutil", "bq"})
+            # The client may be a script: its interpreter reads on its behalf.
+            if not any(ctx.names(p.key) & users for p in ctx.lineage(found.process)):
+                yield found.evidence(file_summary(found, "read"))

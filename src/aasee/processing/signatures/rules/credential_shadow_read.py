@@ -13,7 +13,10 @@ from ..query import ReportIndex
 SHADOW = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/security/opasswd")
 ENTITLED = frozenset(
     {"unix_chkpwd", "sudo", "su", "passwd", "chage", "login", "sshd", "useradd", "usermod",
-     "chpasswd", "pwck", "grpck", "vipw", "newusers", "userdel", "gpasswd"}
+     "chpasswd", "pwck", "grpck", "vipw", "newusers", "userdel", "gpasswd", "pwconv",
+     "pwunconv", "grpconv", "grpunconv", "chsh", "chfn", "expiry", "newgrp", "sg",
+     "update-passwd", "vigr", "cron", "systemd-sysusers", "groupadd", "groupdel", "groupmod",
+     "adduser", "deluser", "addgroup", "delgroup", "cpgr", "cppw"}
 )  # fmt: skip
 
 

@@ -20,8 +20,9 @@ class DiskWipe(Signature):
     name = "Overwrites disks"
     description = (
         "Opens a raw disk or partition (/dev/sda, /dev/vda, /dev/nvme0n1...) for writing, runs "
-        "dd with such an output, or runs wipefs, blkdiscard or shred on one: the disk's "
-        "content and partition table destroyed."
+        "dd with such an output, or runs wipefs, blkdiscard, shred, mkfs, or a partitioner "
+        "deleting the table (sgdisk -Z, sfdisk --delete, parted mklabel/rm) on one: the "
+        "disk's content and partition table destroyed."
     )
     severity = "critical"
     category = "impact"
@@ -34,10 +35,13 @@ class DiskWipe(Signature):
         for run in ctx.commands("dd"):
             if any(a.startswith("of=") and DISK_ARG.match(a) for a in run.item.args):
                 yield run.evidence(command_summary(run))
-        for run in ctx.commands("wipefs", "blkdiscard", "shred", "sgdisk", "sfdisk"):
+        for run in ctx.commands("wipefs", "blkdiscard", "shred", "sgdisk", "sfdisk", "parted"):
             name, args = run.item.name, run.item.args
             destroying = name in ("wipefs", "blkdiscard", "shred") or bool(
-                {"--zap-all", "-Z", "--delete", "-o", "--clear"} & set(args)
+                {"--zap-all", "-Z", "--delete", "-o", "--clear", "mklabel", "rm"} & set(args)
             )
             if destroying and any(DISK_ARG.match(a) for a in args):
+                yield run.evidence(command_summary(run))
+        for run in ctx.commands_where(lambda name: name == "mkfs" or name.startswith("mkfs.")):
+            if any(DISK_ARG.match(a) for a in run.item.args):
                 yield run.evidence(command_summary(run))

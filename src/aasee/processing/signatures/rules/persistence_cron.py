@@ -19,6 +19,8 @@ CRON_PATHS = (
     "/etc/cron.monthly/**",
     "/var/spool/cron/**",
 )
+# at keeps its queue under /var/spool/cron on Debian: persistence_at_job judges it.
+AT_SPOOLS = ("/var/spool/cron/atjobs/", "/var/spool/cron/atspool/")
 # Listing or removing a crontab installs nothing.
 READ_ONLY = frozenset({"-l", "-r", "-i", "-V", "--help"})
 
@@ -28,7 +30,8 @@ class CronPersistence(Signature):
     name = "Installs a cron job"
     description = (
         "Writes /etc/crontab, a file under /etc/cron.* or a user crontab under /var/spool/cron, "
-        "or runs crontab to install one: the program will be run again on a schedule."
+        "or runs crontab to install one: the program will be run again on a schedule. "
+        "Package installations are not counted."
     )
     severity = "high"
     category = "persistence"
@@ -36,7 +39,9 @@ class CronPersistence(Signature):
 
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
         for found in ctx.modified(CRON_PATHS):
-            yield found.evidence(file_summary(found))
+            path = found.item.dst if hasattr(found.item, "dst") else found.item.path
+            if not path.startswith(AT_SPOOLS) and not ctx.installing(found.process):
+                yield found.evidence(file_summary(found))
         for run in ctx.commands("crontab"):
             if not READ_ONLY & set(run.item.args):
                 yield run.evidence(command_summary(run))

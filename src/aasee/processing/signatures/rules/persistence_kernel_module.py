@@ -22,7 +22,8 @@ class KernelModuleLoad(Signature):
     description = (
         "Calls init_module/finit_module, runs insmod or modprobe to load a module, or writes "
         "a module or the module autoload configuration: code running in the kernel, the "
-        "usual way rootkits hide."
+        "usual way rootkits hide. Module files written by package installations (apt, "
+        "dnf... and the scripts they run) are not counted."
     )
     severity = "high"
     category = "persistence"
@@ -39,4 +40,5 @@ class KernelModuleLoad(Signature):
             if run.item.args[:1] in (("insmod",), ("modprobe",)):
                 yield run.evidence(command_summary(run))
         for found in ctx.modified(AUTOLOAD_PATHS):
-            yield found.evidence(file_summary(found))
+            if not ctx.installing(found.process):
+                yield found.evidence(file_summary(found))

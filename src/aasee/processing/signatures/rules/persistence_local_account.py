@@ -18,7 +18,8 @@ class LocalAccount(Signature):
     name = "Creates or changes a local account"
     description = (
         "Writes /etc/passwd, /etc/shadow or /etc/group, or runs useradd, usermod, chpasswd "
-        "or passwd: an account or password the attacker controls."
+        "or passwd: an account or password the attacker controls. "
+        "Package installations (apt, dnf... and the scripts they run) are not counted."
     )
     severity = "high"
     category = "persistence"
@@ -26,9 +27,11 @@ class LocalAccount(Signature):
 
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
         for found in ctx.modified(ACCOUNT_FILES):
-            yield found.evidence(file_summary(found))
+            if not ctx.installing(found.process):
+                yield found.evidence(file_summary(found))
         for run in ctx.commands(*ACCOUNT_TOOLS):
-            yield run.evidence(command_summary(run))
+            if not ctx.installing(run.process):
+                yield run.evidence(command_summary(run))
         for run in ctx.commands("passwd"):
             if not {"-S", "--status"} & set(run.item.args):
                 yield run.evidence(command_summary(run))

@@ -24,7 +24,8 @@ class RcScriptPersistence(Signature):
     name = "Installs an init or rc script"
     description = (
         "Writes /etc/rc.local, a script under /etc/init.d or a link under /etc/rc?.d, or "
-        "registers one with update-rc.d or chkconfig: it will be run at boot."
+        "registers one with update-rc.d or chkconfig: it will be run at boot. "
+        "Package installations (apt, dnf... and the scripts they run) are not counted."
     )
     severity = "high"
     category = "persistence"
@@ -32,7 +33,12 @@ class RcScriptPersistence(Signature):
 
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
         for found in ctx.modified(RC_PATHS):
-            yield found.evidence(file_summary(found))
+            if not ctx.installing(found.process):
+                yield found.evidence(file_summary(found))
         for run in ctx.commands("update-rc.d", "chkconfig"):
-            if run.item.args and not REMOVING & set(run.item.args):
+            if (
+                run.item.args
+                and not REMOVING & set(run.item.args)
+                and not ctx.installing(run.process)
+            ):
                 yield run.evidence(command_summary(run))

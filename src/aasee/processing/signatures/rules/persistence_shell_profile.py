@@ -40,7 +40,8 @@ class ShellProfilePersistence(Signature):
     name = "Modifies a shell startup file"
     description = (
         "Writes /etc/profile, /etc/profile.d, bash.bashrc or a user's .bashrc/.profile/.zshrc: "
-        "whatever it adds runs in every new shell."
+        "whatever it adds runs in every new shell. "
+        "Package installations (apt, dnf... and the scripts they run) are not counted."
     )
     severity = "medium"
     category = "persistence"
@@ -48,4 +49,5 @@ class ShellProfilePersistence(Signature):
 
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
         for found in [*ctx.modified(SYSTEM_PROFILES), *ctx.modified_named(USER_PROFILES)]:
-            yield found.evidence(file_summary(found))
+            if not ctx.installing(found.process):
+                yield found.evidence(file_summary(found))

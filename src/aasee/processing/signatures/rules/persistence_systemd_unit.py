@@ -27,7 +27,8 @@ class SystemdUnitPersistence(Signature):
     name = "Installs or enables a systemd unit"
     description = (
         "Writes a unit file in a systemd unit directory, or runs systemctl enable/link/edit: "
-        "systemd will start the program at boot or on an event."
+        "systemd will start the program at boot or on an event. "
+        "Package installations (apt, dnf... and the scripts they run) are not counted."
     )
     severity = "high"
     category = "persistence"
@@ -35,7 +36,8 @@ class SystemdUnitPersistence(Signature):
 
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
         for found in ctx.modified(UNIT_PATHS):
-            yield found.evidence(file_summary(found))
+            if not ctx.installing(found.process):
+                yield found.evidence(file_summary(found))
         for run in ctx.commands("systemctl"):
-            if INSTALLING & set(run.item.args):
+            if INSTALLING & set(run.item.args) and not ctx.installing(run.process):
                 yield run.evidence(command_summary(run))

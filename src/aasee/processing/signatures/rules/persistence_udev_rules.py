@@ -20,11 +20,15 @@ UDEV_PATHS = (
 class UdevRulePersistence(Signature):
     id = "persistence_udev_rules"
     name = "Installs a udev rule"
-    description = "Writes a udev rule: udevd runs its RUN+= program as root on device events."
+    description = (
+        "Writes a udev rule: udevd runs its RUN+= program as root on device events. "
+        "Package installations (apt, dnf... and the scripts they run) are not counted."
+    )
     severity = "high"
     category = "persistence"
     techniques = ("T1546.017",)
 
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
         for found in ctx.modified(UDEV_PATHS):
-            yield found.evidence(file_summary(found))
+            if not ctx.installing(found.process):
+                yield found.evidence(file_summary(found))

@@ -19,9 +19,10 @@ class ClearCommandHistory(Signature):
     id = "stealth_clear_command_history"
     name = "Clears command history"
     description = (
-        "Deletes or truncates a shell (or database client) history file, or runs "
-        "history -c: the record of what was typed is erased. A shell rewriting the history "
-        "it read at start (its normal save on exit) is not counted."
+        "Deletes or truncates a shell (or database client) history file (rm, > file, "
+        "truncate -s 0, shred), or runs history -c (a builtin: seen in the script or shell "
+        "command line): the record of what was typed is erased. A shell rewriting the "
+        "history it read at start (its normal save on exit) is not counted."
     )
     severity = "medium"
     category = "stealth"
@@ -34,6 +35,9 @@ class ClearCommandHistory(Signature):
         for found in ctx.files_named("written", HISTORIES):
             if ctx.truncated(found) and (found.item.path, found.process) not in read_back:
                 yield found.evidence(file_summary(found, "truncated"))
-        for run in ctx.commands("history"):
-            if {"-c", "-cw", "-wc"} & set(run.item.args):
+        for run in ctx.shell_commands("history"):
+            if any(a.startswith("-") and "c" in a for a in run.item.args):
+                yield run.evidence(command_summary(run))
+        for run in ctx.commands("truncate", "shred"):
+            if any(a.endswith(HISTORIES) for a in run.item.args):
                 yield run.evidence(command_summary(run))

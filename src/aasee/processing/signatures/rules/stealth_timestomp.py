@@ -34,7 +34,11 @@ class Timestomp(Signature):
 
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
         for run in ctx.commands("touch"):
-            if has_option(run.item, *TIME_OPTIONS):
+            clustered = any(
+                a.startswith("-") and not a.startswith("--") and a[-1:] in ("d", "t", "r")
+                for a in run.item.args
+            )
+            if has_option(run.item, *TIME_OPTIONS) or clustered:
                 yield run.evidence(command_summary(run))
         creators = {f.process for f in ctx.all_files("created")}
         creators.update(f.process for f in ctx.all_files("renamed"))
