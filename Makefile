@@ -4,9 +4,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev \
+APT_PACKAGES := qemu-system-x86 qemu-system-arm qemu-system-mips qemu-utils \
+	libvirt-daemon-system libvirt-clients libvirt-dev libxml2-utils \
 	pkg-config gcc libc6-dev debootstrap e2fsprogs cpio kmod file libmagic1 iproute2 \
-	util-linux procps nftables openssl chromium redis-server postgresql
+	util-linux procps nftables openssl chromium redis-server postgresql golang-go \
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross \
+	gcc-mipsel-linux-gnu libc6-dev-mipsel-cross gcc-mips-linux-gnu libc6-dev-mips-cross \
+	gcc-i686-linux-gnu libc6-dev-i386-cross make bc flex bison libssl-dev xz-utils glance-api
+# armel's cross compiler cannot be resolved in the same apt call as the armhf one here
+# (measured): it gets a call of its own.
+APT_SEPARATE := gcc-arm-linux-gnueabi libc6-dev-armel-cross
 DEMO_TIMEOUT ?= 20
 WORKERS ?= 1
 PORT ?= 8000
@@ -17,10 +24,11 @@ SERVE ?= 1
 install: system-packages python-packages
 
 system-packages:
-	@if dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -vq 'install ok installed' \
-	   || [ $$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | wc -l) -lt $(words $(APT_PACKAGES)) ]; then \
+	@if dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) $(APT_SEPARATE) 2>/dev/null | grep -vq 'install ok installed' \
+	   || [ $$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) $(APT_SEPARATE) 2>/dev/null | wc -l) -lt $(words $(APT_PACKAGES) $(APT_SEPARATE)) ]; then \
 		echo "installing Debian packages"; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES) \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_SEPARATE); \
 	else echo "Debian packages already installed"; fi
 
 python-packages: $(VENV)/.installed

@@ -7,7 +7,7 @@ Kernel functions take arguments 1-4 in a0-a3 (r4-r7) and the fifth at sp+16 (o32
 
 from __future__ import annotations
 
-from aasee.arch.profile import Emulation, GoTarget, ProbeSpec, TracerAbi
+from aasee.arch.profile import Emulation, GoTarget, PciSlots, ProbeSpec, TracerAbi
 
 ARGV_MAX = 8
 EF_MIPS_ABI2 = 0x20
@@ -70,6 +70,8 @@ def malta(emulator: str, libvirt_arch: str) -> Emulation:
         console="ttyS0",
         default_memory_mib=256,
         max_memory_mib=256,
+        # Linux's Malta IRQ table routes slots 0x12-0x15 only (see PciSlots).
+        pci_slots=PciSlots(disk=0x12, serial=0x13, rng=0x14, nic=0x15),
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "ElfMatch",
     "Emulation",
     "GoTarget",
+    "PciSlots",
     "ProbeSpec",
     "SourceKernel",
     "TracerAbi",
@@ -27,6 +28,20 @@ __all__ = [
 ]
 
 Endian = Literal["little", "big"]
+
+
+@dataclass(frozen=True)
+class PciSlots:
+    """The PCI slot of each virtio device.
+
+    Boards route interrupts to some slots only: on Malta, Linux's IRQ table covers slots
+    0x12-0x15, and a device elsewhere gets no interrupt (its virtqueues fail to start).
+    """
+
+    disk: int = 0x4
+    serial: int = 0x5
+    rng: int = 0x6
+    nic: int = 0x10
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,8 @@ class Emulation:
     default_memory_mib: int = 1024
     max_memory_mib: int = 3072
     disk_bus: Literal["virtio"] = "virtio"
+    pci_slots: PciSlots = field(default_factory=PciSlots)
+    """Where the virtio devices sit on the root bus (fixed: a saved state needs the same)."""
 
 
 @dataclass(frozen=True)

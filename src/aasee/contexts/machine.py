@@ -42,12 +42,6 @@ ISOLATED_NETDEV = f"user,id={NETDEV_ID},restrict=on,net=10.0.2.0/24,host=10.0.2.
 # guest clocks stay consistent with each other.
 TIME_WARP_ARGS = ("-icount", "shift=auto,sleep=off")
 
-# Fixed PCI slots: a saved state only loads into a machine whose devices sit where they did.
-SLOT_DISK = 0x4
-SLOT_SERIAL = 0x5
-SLOT_RNG = 0x6
-SLOT_NIC = 0x10
-
 
 @dataclass(frozen=True)
 class HardwareIdentity:
@@ -170,12 +164,12 @@ def qemu_argv(spec: MachineSpec) -> list[str]:
         _device(
             spec,
             "virtio-blk-pci",
-            SLOT_DISK,
+            spec.profile.emulation.pci_slots.disk,
             "drive=disk0",
             *([f"serial={spec.identity.disk_serial}"] if spec.identity.disk_serial else []),
         ),
         "-device",
-        _device(spec, "virtio-serial-pci", SLOT_SERIAL, "id=vser0"),
+        _device(spec, "virtio-serial-pci", spec.profile.emulation.pci_slots.serial, "id=vser0"),
         "-chardev",
         f"socket,id=agent0,path={spec.agent_socket},server=on,wait=off",
         "-device",
@@ -187,7 +181,7 @@ def qemu_argv(spec: MachineSpec) -> list[str]:
         "-object",
         "rng-random,id=rng0,filename=/dev/urandom",
         "-device",
-        _device(spec, "virtio-rng-pci", SLOT_RNG, "rng=rng0"),
+        _device(spec, "virtio-rng-pci", spec.profile.emulation.pci_slots.rng, "rng=rng0"),
     ]
     cpu = spec.cpu()
     if cpu:
@@ -210,7 +204,13 @@ def _nic_args(spec: MachineSpec) -> list[str]:
         "-netdev",
         spec.nic.netdev(),
         "-device",
-        _device(spec, "virtio-net-pci", SLOT_NIC, f"netdev={NETDEV_ID}", f"mac={spec.nic.mac}"),
+        _device(
+            spec,
+            "virtio-net-pci",
+            spec.profile.emulation.pci_slots.nic,
+            f"netdev={NETDEV_ID}",
+            f"mac={spec.nic.mac}",
+        ),
     ]
 
 
@@ -256,9 +256,9 @@ def libvirt_xml(spec: MachineSpec) -> str:
     ET.SubElement(disk, "target", {"dev": "vda", "bus": "virtio"})
     if spec.identity.disk_serial:
         ET.SubElement(disk, "serial").text = spec.identity.disk_serial
-    _pci_address(disk, SLOT_DISK)
+    _pci_address(disk, spec.profile.emulation.pci_slots.disk)
     controller = ET.SubElement(devices, "controller", {"type": "virtio-serial", "index": "0"})
-    _pci_address(controller, SLOT_SERIAL)
+    _pci_address(controller, spec.profile.emulation.pci_slots.serial)
     channel = ET.SubElement(devices, "channel", {"type": "unix"})
     ET.SubElement(channel, "source", {"mode": "bind", "path": str(spec.agent_socket)})
     ET.SubElement(channel, "target", {"type": "virtio", "name": AGENT_PORT})
@@ -268,7 +268,7 @@ def libvirt_xml(spec: MachineSpec) -> str:
     ET.SubElement(serial, "target", {"port": "0"})
     rng = ET.SubElement(devices, "rng", {"model": "virtio"})
     ET.SubElement(rng, "backend", {"model": "random"}).text = "/dev/urandom"
-    _pci_address(rng, SLOT_RNG)
+    _pci_address(rng, spec.profile.emulation.pci_slots.rng)
     ET.SubElement(devices, "memballoon", {"model": "none"})
     args: list[str] = []
     if spec.nic is not None:

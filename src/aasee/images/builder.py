@@ -1,270 +1,398 @@
-"""Builds the default guest images from Debian packages, reproducibly and cached by inputs.
+"""Builds guest images from Debian's archive alone, reproducibly and cached by their inputs.
 
-Steps: download the Debian kernel and busybox-static packages; debootstrap a minimal
-bookworm root file system (cached per suite, mirror and package list); add the kernel
-modules, the two-stage init, the agent and its tracer; pack the root with ``mke2fs -d`` (no
-mount needed) and convert it to qcow2; build the busybox initramfs that loads the virtio
-drivers and mounts the virtio-blk root disk (virtio-blk because QEMU 7.2 cannot migrate an
-NVMe disk, and snapshots need migration).
+``ImageBuilder(recipe_for(profile)).build()`` makes the guest of one architecture:
+
+* the kernel (``kernels``): Debian's package for the architecture, or one built from
+  Debian's kernel sources with a cross compiler where Debian has no port (big-endian MIPS);
+* the root file system: a debootstrapped Debian server (x86-64), or an embedded device
+  (``busybox_root``: busybox, the C library, ``/etc``, services) for the IoT guests;
+* the agent, one static Go program per architecture (``agent_build``), installed as PID 1
+  together with the start-up script (``guest_layout``);
+* the root packed with ``mke2fs -d`` (no mount) and converted to qcow2 (booted as
+  virtio-blk: QEMU 7.2 cannot migrate an NVMe disk, and snapshots need migration);
+* the initramfs (``initramfs``) with the architecture's busybox and the modules the kernel
+  needs to mount that disk and run the guest's devices.
+
+Foreign packages come from a private apt setup per Debian architecture
+(``debian_packages``); the host's apt configuration is never touched. Every intermediate
+result is cached under ``cache_dir()`` by what went into it, and the image records the
+digest of all its inputs (package versions, source digests, recipe): a second build
+resolves versions and returns at once.
 """
 
 from __future__ import annotations
 
 import datetime
+import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from aasee.arch import ArchProfile
+from aasee.arch.profile import DebianKernel, SourceKernel
+from aasee.images import agent_build
+from aasee.images.busybox_build import busybox_from_source
+from aasee.images.busybox_root import (
+    BusyboxRoot,
+    applet_links,
+    applet_locations,
+    applet_names,
+    copy_cross_libc,
+    copy_debian_libc,
+)
+from aasee.images.debian_packages import (
+    DebianArchive,
+    extract_deb,
+    host_debian_arch,
+    partial_dir,
+    publish_dir,
+    run,
+)
+from aasee.images.guest_layout import AGENT_PATH, ROOT_DEVICE, STAGE2_PATH, stage2_init
+from aasee.images.initramfs import build_initramfs
+from aasee.images.kernels import (
+    GuestKernel,
+    debian_base_config,
+    debian_kernel,
+    module_load_order,
+    source_kernel,
+)
+from aasee.images.recipes import RECIPES, GuestRecipe, recipe_for
 from aasee.images.store import GuestImage, ImageError, cache_dir, image_dir
 
-BUILDER_VERSION = "1"
+__all__ = ["BUILDER_VERSION", "RECIPES", "GuestRecipe", "ImageBuilder", "recipe_for"]
+
+BUILDER_VERSION = "2"
 Progress = Callable[[str], None]
+TOOLS = ("mke2fs", "qemu-img", "dpkg-deb", "apt-get", "modprobe", "depmod")
+# The modules whose code shapes an image: a change to any of them rebuilds the images.
+BUILD_MODULES = (
+    "builder.py",
+    "busybox_build.py",
+    "busybox_root.py",
+    "debian_packages.py",
+    "guest_layout.py",
+    "initramfs.py",
+    "kernels.py",
+    "recipes.py",
+)
+ASSETS = ("guest-init.sh", "initramfs-init.sh")
 
-# Drivers stage 1 needs before it can mount the root disk; dependencies come from modprobe.
-INITRAMFS_MODULES = ("virtio_pci", "virtio_blk")
 
-AGENT_FILES = ("agent.py", "ftrace.py")
+def _code_digest() -> str:
+    digest = hashlib.sha256()
+    package = resources.files("aasee.images")
+    for name in BUILD_MODULES:
+        digest.update(name.encode() + b"\0" + package.joinpath(name).read_bytes())
+    for name in ASSETS:
+        digest.update(name.encode() + b"\0" + package.joinpath("assets", name).read_bytes())
+    return digest.hexdigest()[:20]
 
 
-@dataclass(frozen=True)
-class GuestRecipe:
-    """What goes into a guest; its hash is the image's cache key."""
+@dataclass
+class _Plan:
+    """The resolved inputs of one build: what each part comes from, in versions."""
 
-    name: str = "debian-bookworm-amd64"
-    suite: str = "bookworm"
-    arch: str = "amd64"
-    mirror: str = field(
-        default_factory=lambda: os.environ.get(
-            "AASEE_DEBIAN_MIRROR", "http://deb.debian.org/debian"
-        )
-    )
-    kernel_package: str = "linux-image-cloud-amd64"
-    packages: tuple[str, ...] = (
-        "python3",
-        "iproute2",
-        "kmod",
-        "procps",
-        "netbase",
-        "busybox",
-        "passwd",
-    )
-    disk_size: str = "2G"
-    user: str = "analyst"
+    inputs: dict[str, str] = field(default_factory=dict)
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.__dict__, sort_keys=True).encode()).hexdigest()[:16]
-
-
-RECIPES = {"debian-bookworm-amd64": GuestRecipe()}
-
-
-def _run(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    try:
-        result: subprocess.CompletedProcess[str] = subprocess.run(
-            list(argv),
-            check=True,
-            capture_output=True,
-            text=True,
-            **kwargs,  # type: ignore[call-overload]
-        )
-        return result
-    except FileNotFoundError as exc:
-        raise ImageError(f"{argv[0]} is not installed; run `make install` first") from exc
-    except subprocess.CalledProcessError as exc:
-        tail = (exc.stderr or exc.stdout or "").strip()[-2000:]
-        raise ImageError(f"`{' '.join(argv)}` failed (exit {exc.returncode}): {tail}") from exc
-
-
-def _asset(name: str) -> bytes:
-    return resources.files("aasee.images").joinpath("assets", name).read_bytes()
-
-
-def _agent_file(name: str) -> bytes:
-    if name == "protocol.py":
-        return resources.files("aasee.guest").joinpath("protocol.py").read_bytes()
-    return resources.files("aasee.guest").joinpath("agent", name).read_bytes()
-
-
-def _guest_payload() -> dict[str, bytes]:
-    files = {f"opt/aasee/{n}": _agent_file(n) for n in (*AGENT_FILES, "protocol.py")}
-    files["sbin/aasee-init"] = _asset("guest-init.sh")
-    return files
-
-
-def _candidate_version(package: str) -> str:
-    out = _run(["apt-cache", "policy", package]).stdout
-    match = re.search(r"Candidate:\s*(\S+)", out)
-    if not match or match.group(1) == "(none)":
-        raise ImageError(
-            f"Debian package {package} is not available; run `apt-get update` and retry"
-        )
-    return match.group(1)
-
-
-def _kernel_image_package(meta: str) -> str:
-    out = _run(["apt-cache", "depends", meta]).stdout
-    match = re.search(r"Depends:\s*(linux-image-\S+)", out)
-    if not match:
-        raise ImageError(f"cannot resolve the kernel package behind {meta}")
-    return match.group(1)
-
-
-def _download_deb(package: str, version: str, debs: Path) -> Path:
-    debs.mkdir(parents=True, exist_ok=True)
-    found = sorted(debs.glob(f"{package}_*.deb"))
-    wanted = version.replace(":", "%3a")
-    for deb in found:
-        if f"_{wanted}_" in deb.name:
-            return deb
-    _run(["apt-get", "download", f"{package}={version}"], cwd=str(debs))
-    for deb in sorted(debs.glob(f"{package}_*.deb")):
-        if f"_{wanted}_" in deb.name:
-            return deb
-    raise ImageError(f"apt-get download of {package}={version} produced no .deb in {debs}")
+        blob = json.dumps(self.inputs, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 class ImageBuilder:
     def __init__(self, recipe: GuestRecipe, progress: Progress | None = None) -> None:
         self.recipe = recipe
+        self.profile: ArchProfile = recipe.profile
         self.progress = progress or (lambda _msg: None)
         self.cache = cache_dir()
         self.out = image_dir()
+        self._archives: dict[tuple[str, str], DebianArchive] = {}
 
+    # --- archives ---------------------------------------------------------------------------
+    def archive(self, arch: str | None = None, kind: str = "deb") -> DebianArchive:
+        """The private apt setup of Debian architecture ``arch`` (default: the guest's)."""
+        arch = arch or self.profile.userland.debian_arch or host_debian_arch()
+        if (arch, kind) not in self._archives:
+            self._archives[(arch, kind)] = DebianArchive(
+                self.cache,
+                arch,
+                self.recipe.sources,
+                kind="deb-src" if kind == "deb-src" else "deb",
+            )
+        return self._archives[(arch, kind)]
+
+    # --- inputs -----------------------------------------------------------------------------
     def inputs(self) -> dict[str, str]:
-        kernel_pkg = _kernel_image_package(self.recipe.kernel_package)
-        payload = hashlib.sha256()
-        for name, data in sorted(_guest_payload().items()):
-            payload.update(name.encode() + b"\0" + data)
-        payload.update(_asset("initramfs-init.sh"))
-        # The recipe code itself is an input: a change to how images are built rebuilds them.
-        payload.update(Path(__file__).read_bytes())
-        return {
-            "builder": BUILDER_VERSION,
-            "recipe": self.recipe.key(),
-            "kernel_package": kernel_pkg,
-            "kernel_version": _candidate_version(kernel_pkg),
-            "busybox_version": _candidate_version("busybox-static"),
-            "payload": payload.hexdigest(),
-        }
+        """Everything the image is made of, as versions and digests (its cache key)."""
+        return self._plan().inputs
 
+    def _plan(self) -> _Plan:
+        profile = self.profile
+        userland = profile.userland
+        plan = _Plan()
+        plan.inputs["builder"] = BUILDER_VERSION
+        plan.inputs["code"] = _code_digest()
+        plan.inputs["recipe"] = self.recipe.key()
+        kernel = profile.kernel
+        if isinstance(kernel, DebianKernel):
+            package, version = self.archive().resolve_meta(kernel.meta_package, "linux-image-")
+            plan.inputs["kernel"] = f"{package}={version}"
+        else:
+            host = self.archive(host_debian_arch())
+            plan.inputs["kernel"] = (
+                f"{kernel.source_package}={host.candidate(kernel.source_package)}"
+            )
+            plan.inputs["cross_gcc"] = _tool_version(f"{kernel.cross_prefix}gcc")
+            base = debian_base_config(kernel)
+            if base is not None:
+                package, version = self.archive(base[0]).resolve_meta(base[1], "linux-image-")
+                plan.inputs["kernel_config"] = f"{package}={version}"
+        if userland.busybox_from_source:
+            sources = self.archive(kind="deb-src")
+            plan.inputs["busybox"] = f"busybox source={sources.source_version('busybox')}"
+        else:
+            plan.inputs["busybox"] = f"busybox-static={self.archive().candidate('busybox-static')}"
+        if userland.kind == "busybox":
+            host = self.archive(host_debian_arch())
+            plan.inputs["applet_list"] = f"busybox-static={host.candidate('busybox-static')}"
+            for arch in (userland.debian_arch, *userland.extra_libc_arches):
+                if arch is None:
+                    continue
+                for package in userland.libc_packages:
+                    version = self.archive(arch).candidate(package)
+                    plan.inputs[f"libc:{arch}:{package}"] = version
+            if userland.cross_libc_dir:
+                plan.inputs["cross_libc"] = _tree_digest(Path(userland.cross_libc_dir))
+        else:
+            plan.inputs["debootstrap"] = json.dumps(self._debootstrap_spec())
+        plan.inputs["agent"] = self._agent_key()
+        return plan
+
+    def _agent_key(self) -> str:
+        go = self.profile.go
+        target = ",".join([go.goarch, *(f"{k}={v}" for k, v in go.env)])
+        return f"{target} {agent_build.agent_source_digest()[:20]} {_go_version()}"
+
+    # --- build ------------------------------------------------------------------------------
     def build(self, force: bool = False) -> GuestImage:
-        for tool in ("debootstrap", "mke2fs", "qemu-img", "depmod", "cpio", "dpkg-deb"):
+        for tool in TOOLS:
             if shutil.which(tool) is None:
                 raise ImageError(f"{tool} is not installed; run `make install` first")
-        self.progress("resolving package versions")
-        inputs = self.inputs()
-        inputs_key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:20]
-        name = self.recipe.name
-        meta_path = self.out / f"{name}.json"
-        if not force and meta_path.is_file():
-            try:
-                existing = GuestImage.model_validate_json(meta_path.read_text())
-                existing.check()
-                if existing.inputs_key == inputs_key:
+        if self.profile.userland.kind == "debian" and shutil.which("debootstrap") is None:
+            raise ImageError("debootstrap is not installed; run `make install` first")
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with self._locked():
+            self.progress("resolving package versions")
+            plan = self._plan()
+            inputs_key = plan.key()
+            if not force:
+                cached = self._cached(inputs_key)
+                if cached is not None:
                     self.progress("image is up to date (cached)")
-                    return existing
-            except (ValueError, ImageError):
-                pass
-        debs = self.cache / "debs"
-        self.progress(f"downloading {inputs['kernel_package']} and busybox-static")
-        kernel_deb = _download_deb(inputs["kernel_package"], inputs["kernel_version"], debs)
-        busybox_deb = _download_deb("busybox-static", inputs["busybox_version"], debs)
-        rootfs_cache = self._debootstrap()
+                    return cached
+            return self._build(plan, inputs_key)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        locks = self.cache / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with (locks / f"{self.recipe.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _cached(self, inputs_key: str) -> GuestImage | None:
+        meta_path = self.out / f"{self.recipe.name}.json"
+        if not meta_path.is_file():
+            return None
+        try:
+            existing = GuestImage.model_validate_json(meta_path.read_text())
+            existing.check()
+        except (ValueError, ImageError):
+            return None
+        return existing if existing.inputs_key == inputs_key else None
+
+    def _build(self, plan: _Plan, inputs_key: str) -> GuestImage:
+        profile = self.profile
+        name = self.recipe.name
+        kernel = self._kernel()
+        initrd_busybox, busybox_origin = self._busybox()
+        agent = self._agent()
         self.out.mkdir(parents=True, exist_ok=True)
         os.chmod(self.out, 0o755)
-        with tempfile.TemporaryDirectory(prefix="aasee-build-", dir=str(self.cache)) as tmp:
+        with tempfile.TemporaryDirectory(prefix="build-", dir=str(self.cache)) as tmp:
             work = Path(tmp)
-            self.progress("unpacking the kernel")
-            kernel_tree = work / "kernel"
-            _run(["dpkg-deb", "-x", str(kernel_deb), str(kernel_tree)])
-            vmlinuz = next((kernel_tree / "boot").glob("vmlinuz-*"))
-            release = vmlinuz.name.removeprefix("vmlinuz-")
-            _run(["depmod", "-b", str(kernel_tree), release])
             self.progress("assembling the root file system")
             root = work / "root"
-            _run(["cp", "-a", str(rootfs_cache), str(root)])
-            self._customise_root(root, kernel_tree, release)
+            if profile.userland.kind == "debian":
+                self._debian_root(root, kernel)
+                os_name = f"debian-{self.recipe.suite}"
+            else:
+                self._device_root(root, initrd_busybox)
+                os_name = f"busybox-{_upstream(busybox_origin)}"
+            self._install(root, AGENT_PATH, agent.read_bytes(), 0o755)
+            self._install(root, STAGE2_PATH, stage2_init(), 0o755)
             self.progress("building the initramfs")
-            initrd = work / "initrd.img"
-            self._initramfs(work, kernel_tree, release, busybox_deb, initrd)
+            modules: list[Path] = []
+            if kernel.modules_root is not None:
+                assert isinstance(profile.kernel, DebianKernel)
+                wanted = (*profile.kernel.initramfs_modules, *profile.kernel.userland_modules)
+                modules = module_load_order(kernel.modules_root, kernel.release, wanted)
+            initrd = build_initramfs(initrd_busybox, modules, work / "initrd.img")
             self.progress("packing ext4 (mke2fs -d) and converting to qcow2")
             raw = work / "root.ext4"
-            _run(
+            run(
                 [
                     "mke2fs",
                     "-q",
                     "-t",
                     "ext4",
                     "-L",
-                    "aaseeroot",
+                    "rootfs",
+                    "-E",
+                    "root_owner=0:0",
                     "-d",
                     str(root),
                     str(raw),
                     self.recipe.disk_size,
                 ]
             )
-            disk_tmp = self.out / f".{name}.qcow2.tmp"
-            _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(disk_tmp)])
+            kernel_suffix = "vmlinux" if kernel.image.name.startswith("vmlinux") else "vmlinuz"
             targets = {
                 "disk": self.out / f"{name}.qcow2",
-                "kernel": self.out / f"{name}.vmlinuz",
+                "kernel": self.out / f"{name}.{kernel_suffix}",
                 "initrd": self.out / f"{name}.initrd",
             }
-            shutil.copyfile(vmlinuz, self.out / f".{name}.vmlinuz.tmp")
-            shutil.copyfile(initrd, self.out / f".{name}.initrd.tmp")
+            staged = {label: path.with_name(f".{path.name}.tmp") for label, path in targets.items()}
+            run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(staged["disk"])])
+            shutil.copyfile(kernel.image, staged["kernel"])
+            shutil.copyfile(initrd, staged["initrd"])
             for label, target in targets.items():
-                suffix = {"disk": "qcow2", "kernel": "vmlinuz", "initrd": "initrd"}[label]
-                tmp_path = self.out / f".{name}.{suffix}.tmp"
-                os.chmod(tmp_path, 0o644)
-                os.replace(tmp_path, target)
+                os.chmod(staged[label], 0o644)
+                os.replace(staged[label], target)
+        for stale in self.out.glob(f"{name}.vmlinu[xz]"):
+            if stale != targets["kernel"]:
+                stale.unlink()
         image = GuestImage(
             name=name,
-            arch=self.recipe.arch,
-            os=f"debian-{self.recipe.suite}",
-            kernel_release=release,
-            cmdline="console=ttyS0 panic=-1 quiet aasee.root=/dev/vda",
+            arch=profile.name,
+            os=os_name,
+            kernel_release=kernel.release,
+            cmdline=self.cmdline(),
             disk=targets["disk"],
             kernel=targets["kernel"],
             initrd=targets["initrd"],
-            agent_version=_agent_version(),
+            agent_version=agent_build.agent_version(),
             inputs_key=inputs_key,
             built_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             size_bytes=targets["disk"].stat().st_size,
+            inputs=plan.inputs,
         )
-        meta_path.write_text(image.model_dump_json(indent=2))
-        os.chmod(meta_path, 0o644)
+        meta_path = self.out / f"{name}.json"
+        partial = meta_path.with_name(f".{meta_path.name}.tmp")
+        partial.write_text(image.model_dump_json(indent=2))
+        os.chmod(partial, 0o644)
+        os.replace(partial, meta_path)
         self.progress(f"image {name} ready")
         return image
 
+    def cmdline(self) -> str:
+        """The guest kernel's command line: console, root disk, the profile's extras."""
+        console = self.profile.emulation.console
+        words = [f"console={console}", "panic=-1", "quiet", f"root={ROOT_DEVICE}"]
+        return " ".join([*words, *self.profile.extra_cmdline])
+
+    # --- parts ------------------------------------------------------------------------------
+    def _kernel(self) -> GuestKernel:
+        spec = self.profile.kernel
+        if isinstance(spec, SourceKernel):
+            host = self.archive(host_debian_arch())
+            base = debian_base_config(spec)
+            base_archive = self.archive(base[0]) if base is not None else None
+            return source_kernel(host, spec, self.cache, self.progress, base_archive=base_archive)
+        return debian_kernel(self.archive(), spec, self.cache, self.progress)
+
+    def _busybox(self) -> tuple[Path, str]:
+        """The guest architecture's static busybox and where it came from."""
+        userland = self.profile.userland
+        if userland.busybox_from_source:
+            spec = self.profile.kernel
+            if not isinstance(spec, SourceKernel):
+                raise ImageError("busybox from source needs the cross compiler of a SourceKernel")
+            return busybox_from_source(
+                self.archive(kind="deb-src"), spec.cross_prefix, self.cache, self.progress
+            )
+        return self._busybox_static(self.archive())
+
+    def _busybox_static(self, archive: DebianArchive) -> tuple[Path, str]:
+        version = archive.candidate("busybox-static")
+        tree = self._unpacked(archive, "busybox-static", version)
+        return tree / "bin/busybox", f"busybox-static {version}"
+
+    def _unpacked(self, archive: DebianArchive, package: str, version: str) -> Path:
+        """A package's files, unpacked once into the cache."""
+        tree = self.cache / "unpacked" / f"{package}_{version.replace(':', '%3a')}_{archive.arch}"
+        if not (tree / ".complete").is_file():
+            self.progress(f"downloading {package} {version} ({archive.arch})")
+            deb = archive.download(package, version)
+            partial = partial_dir(tree)
+            extract_deb(deb, partial)
+            (partial / ".complete").write_text(version + "\n")
+            publish_dir(partial, tree)
+        return tree
+
+    def _agent(self) -> Path:
+        go = self.profile.go
+        target = self.cache / "agent" / self._agent_key().replace(" ", "_").replace(",", "_")
+        binary = target / "agent"
+        if not binary.is_file():
+            self.progress(f"building the agent for {go.goarch}")
+            try:
+                agent_build.build_agent(go.goarch, dict(go.env), binary, self.cache / "go")
+            except agent_build.AgentBuildError as exc:
+                raise ImageError(str(exc)) from exc
+        return binary
+
+    def _install(self, root: Path, guest_path: str, data: bytes, mode: int) -> None:
+        path = root / guest_path.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():
+            path.unlink()
+        path.write_bytes(data)
+        path.chmod(mode)
+
+    # --- Debian server root -----------------------------------------------------------------
+    def _debootstrap_spec(self) -> list[object]:
+        recipe = self.recipe
+        return [recipe.suite, self.profile.userland.debian_arch, recipe.mirror, recipe.packages]
+
     def _debootstrap(self) -> Path:
         recipe = self.recipe
-        key = hashlib.sha256(
-            json.dumps([recipe.suite, recipe.arch, recipe.mirror, recipe.packages]).encode()
-        ).hexdigest()[:16]
-        target = self.cache / f"rootfs-{recipe.suite}-{recipe.arch}-{key}"
+        arch = self.profile.userland.debian_arch
+        key = hashlib.sha256(json.dumps(self._debootstrap_spec()).encode()).hexdigest()[:16]
+        target = self.cache / f"rootfs-{recipe.suite}-{arch}-{key}"
         if (target / ".aasee-complete").is_file():
             self.progress("debootstrap: cached root file system")
             return target
         self.progress(f"debootstrap {recipe.suite} (minbase; about a minute)")
         if target.exists():
             shutil.rmtree(target)
-        self.cache.mkdir(parents=True, exist_ok=True)
         partial = Path(f"{target}.partial")
         if partial.exists():
             shutil.rmtree(partial)
-        _run(
+        run(
             [
                 "debootstrap",
                 "--variant=minbase",
-                f"--arch={recipe.arch}",
+                f"--arch={arch}",
                 f"--include={','.join(recipe.packages)}",
                 recipe.suite,
                 str(partial),
@@ -277,70 +405,76 @@ class ImageBuilder:
         (target / ".aasee-complete").write_text("ok\n")
         return target
 
-    def _customise_root(self, root: Path, kernel_tree: Path, release: str) -> None:
+    def _debian_root(self, root: Path, kernel: GuestKernel) -> None:
+        rootfs = self._debootstrap()
+        run(["cp", "-a", str(rootfs), str(root)])
         (root / ".aasee-complete").unlink(missing_ok=True)
-        modules = root / "lib/modules"
-        modules.mkdir(parents=True, exist_ok=True)
-        _run(["cp", "-a", str(kernel_tree / "lib/modules" / release), str(modules / release)])
-        for rel, data in _guest_payload().items():
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            path.chmod(0o755 if rel.startswith("sbin/") else 0o644)
-        (root / "etc/hostname").write_text("workstation\n")
-        (root / "etc/hosts").write_text("127.0.0.1 localhost\n127.0.1.1 workstation\n")
-        (root / "etc/fstab").write_text("/dev/vda / ext4 rw 0 1\n")
+        if kernel.modules_root is not None:
+            modules = root / "lib/modules"
+            modules.mkdir(parents=True, exist_ok=True)
+            source = kernel.modules_root / "lib/modules" / kernel.release
+            run(["cp", "-a", str(source), str(modules / kernel.release)])
+        hostname = self.recipe.hostname
+        (root / "etc/hostname").write_text(f"{hostname}\n")
+        (root / "etc/hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {hostname}\n")
+        (root / "etc/fstab").write_text(f"{ROOT_DEVICE} / ext4 rw 0 1\n")
         (root / "etc/resolv.conf").write_text("nameserver 10.0.2.3\n")
         user = self.recipe.user
         passwd = (root / "etc/passwd").read_text()
         if f"\n{user}:" not in passwd:
-            _run(["chroot", str(root), "useradd", "-m", "-u", "1000", "-s", "/bin/bash", user])
+            run(["chroot", str(root), "useradd", "-m", "-u", "1000", "-s", "/bin/bash", user])
 
-    def _initramfs(
-        self, work: Path, kernel_tree: Path, release: str, busybox_deb: Path, out: Path
-    ) -> None:
-        staging = work / "initramfs"
-        busybox_tree = work / "busybox"
-        _run(["dpkg-deb", "-x", str(busybox_deb), str(busybox_tree)])
-        (staging / "bin").mkdir(parents=True)
-        (staging / "modules").mkdir()
-        shutil.copy2(busybox_tree / "bin/busybox", staging / "bin/busybox")
-        found: list[str] = []
-        for module in INITRAMFS_MODULES:
-            deps = _run(
-                ["modprobe", "-d", str(kernel_tree), "-S", release, "--show-depends", module]
-            ).stdout
-            for line in deps.splitlines():
-                words = line.split()
-                if len(words) < 2 or words[0] != "insmod":
-                    continue  # "builtin x": nothing to load
-                ko = Path(words[1])
-                if ko.stem not in found:
-                    shutil.copy2(ko, staging / "modules" / ko.name)
-                    found.append(ko.stem)
-        if "virtio_blk" not in found:
-            raise ImageError(f"kernel {release} has no virtio_blk module")
-        (staging / "modules.order").write_text("\n".join(found) + "\n")
-        init = staging / "init"
-        init.write_bytes(_asset("initramfs-init.sh"))
-        init.chmod(0o755)
-        listing = "\n".join(str(p.relative_to(staging)) for p in sorted(staging.rglob("*"))) + "\n"
-        cpio = subprocess.run(
-            ["cpio", "-o", "-H", "newc", "--quiet"],
-            input=listing.encode(),
-            cwd=staging,
-            capture_output=True,
-            check=True,
-        )
-        out.write_bytes(_gzip(cpio.stdout))
+    # --- embedded device root ---------------------------------------------------------------
+    def _device_root(self, root: Path, busybox: Path) -> None:
+        userland = self.profile.userland
+        host_busybox, _ = self._busybox_static(self.archive(host_debian_arch()))
+        listing = run([str(host_busybox), "--list-full"]).stdout
+        links = applet_links(applet_names(busybox.read_bytes()), applet_locations(listing))
+        device = BusyboxRoot(root, self.recipe.hostname, self.profile.emulation.console)
+        device.create(busybox, links)
+        for arch in (userland.debian_arch, *userland.extra_libc_arches):
+            if arch is None:
+                continue
+            archive = self.archive(arch)
+            for package in userland.libc_packages:
+                tree = self._unpacked(archive, package, archive.candidate(package))
+                copy_debian_libc(tree, root)
+        if userland.cross_libc_dir:
+            copy_cross_libc(Path(userland.cross_libc_dir), root)
 
 
-def _gzip(data: bytes) -> bytes:
-    import gzip
+def _tool_version(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        return "missing"
+    return run([path, "-dumpfullversion"]).stdout.strip()
 
-    return gzip.compress(data, compresslevel=1, mtime=0)
+
+def _go_version() -> str:
+    go = shutil.which("go")
+    if go is None:
+        return "go-missing"
+    result = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False)
+    return result.stdout.strip() or "go-unknown"
 
 
-def _agent_version() -> str:
-    match = re.search(rb'AGENT_VERSION = "([^"]+)"', _agent_file("agent.py"))
-    return match.group(1).decode() if match else "unknown"
+def _tree_digest(directory: Path) -> str:
+    """Digest of a directory's file names, sizes and modification times (cheap, not content)."""
+    if not directory.is_dir():
+        return "missing"
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*")):
+        info = path.lstat()
+        digest.update(f"{path.relative_to(directory)} {info.st_size} {info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def _upstream(origin: str) -> str:
+    """``1.35.0`` of ``busybox-static 1:1.35.0-4+deb12u1+b1``."""
+    version = origin.split()[-1] if " " in origin else origin
+    for word in origin.split():
+        if any(c.isdigit() for c in word) and "." in word:
+            version = word
+            break
+    version = version.split(":", 1)[-1]
+    return version.split("-", 1)[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -131,7 +132,10 @@ def test_libvirt_xml_is_valid_for_libvirt_and_matches_the_command_line(arch: str
         for address in root.iter("address")
         if address.get("type") == "pci"
     )
-    assert slots == [0x4, 0x5, 0x6]  # disk, virtio-serial, rng; the NIC goes by commandline
+    wanted = spec.profile.emulation.pci_slots
+    # disk, virtio-serial, rng; the NIC goes by command line
+    assert slots == sorted([wanted.disk, wanted.serial, wanted.rng])
+    assert f"addr={wanted.disk:#x}" in " ".join(qemu_argv(spec))
     qemu_args = [
         arg.get("value") for arg in root.iter("{http://libvirt.org/schemas/domain/qemu/1.0}arg")
     ]
@@ -146,3 +150,11 @@ def test_libvirt_xml_is_valid_for_libvirt_and_matches_the_command_line(arch: str
             [validator, handle.name, "domain"], capture_output=True, text=True, check=False
         )
     assert result.returncode == 0, result.stderr
+
+
+def test_malta_devices_sit_on_slots_with_interrupt_lines() -> None:
+    # Linux's Malta IRQ table routes PCI slots 0x12-0x15 only.
+    for arch in ("mips", "mipsel"):
+        argv = " ".join(qemu_argv(_spec(arch, nic=NicSpec("isolated", "52:54:00:00:00:03"))))
+        slots = {int(s, 16) for s in re.findall(r"addr=(0x[0-9a-f]+)", argv)}
+        assert slots and slots <= set(range(0x12, 0x16)), slots
