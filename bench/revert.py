@@ -1,9 +1,11 @@
 """Benchmark: cold boot vs ready-snapshot restore, analysis overhead, sleep evasion, throughput.
 
-    python bench/revert.py [--runs 3] [--timeout 10] [--samples 4] [--json FILE]
+    python bench/revert.py [--arch x86_64] [--runs 3] [--timeout 10] [--samples 4]
+                           [--no-throughput] [--no-libvirt] [--json FILE]
 
-Everything is measured in one run on the same image; figures are given as ratios to the
-cold boot (VM start to the agent answering) measured in this same run.
+Everything is measured in one run on the guest of one architecture; figures are given as
+ratios to the cold boot (VM start to the agent answering) of that architecture measured in
+this same run. The demo sample is a shell script, run in that architecture's guest.
 """
 
 from __future__ import annotations
@@ -19,28 +21,34 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from aasee.arch import ArchProfile, get_profile
 from aasee.contexts.accel import choose_accel
-from aasee.contexts.libvirt_qemu import LibvirtQemuContext, QemuConfig
+from aasee.contexts.libvirt_qemu import LibvirtQemuContext
+from aasee.contexts.qemu_config import QemuConfig
 from aasee.contexts.qemu_process import QemuProcessContext
 from aasee.contexts.snapshots import Snapshot, find_snapshot
 from aasee.guest.client import AgentClient
-from aasee.images.builder import RECIPES, ImageBuilder
+from aasee.guest.probes import plan_for
+from aasee.images.builder import ImageBuilder, recipe_for
 from aasee.images.store import cache_dir, snapshot_root
 from aasee.service.analysis import AnalysisOptions, make_snapshot, qemu_config, run_analysis
 
 DEMO = Path(__file__).resolve().parents[1] / "src/aasee/demo/dropper.sh"
 
 
-def _until_agent(context: LibvirtQemuContext | QemuProcessContext, sample: bool) -> float:
+def _until_agent(
+    context: LibvirtQemuContext | QemuProcessContext, profile: ArchProfile, sample: bool
+) -> float:
     """VM start until the agent answers (or, with ``sample``, until a sample is running)."""
     start = time.monotonic()
     context.poweron()
     with AgentClient(context.agent_socket) as agent:
         agent.connect(timeout=30)
-        agent.wait_ready(180)
+        agent.wait_ready(300)
         if sample:
             agent.set_time(time.time())
-            agent.trace_start()
+            plan = plan_for(profile)
+            agent.trace_start(plan.probes, plan.events, plan.filters)
             agent.put(b"#!/bin/sh\nsleep 1\n", "/tmp/bench.sh")
             agent.execute(["/tmp/bench.sh"])
         elapsed = time.monotonic() - start
@@ -48,27 +56,30 @@ def _until_agent(context: LibvirtQemuContext | QemuProcessContext, sample: bool)
     return elapsed
 
 
-def measure(make: Callable[[], LibvirtQemuContext | QemuProcessContext], sample: bool) -> float:
+def measure(
+    make: Callable[[], LibvirtQemuContext | QemuProcessContext], profile: ArchProfile, sample: bool
+) -> float:
     context = make()
     try:
-        return _until_agent(context, sample)
+        return _until_agent(context, profile, sample)
     finally:
         context.cleanup()
 
 
-def analyze_wall(sample: Path, timeout: float, revert: str = "auto") -> tuple[float, dict]:
+def analyze_wall(
+    sample: Path, image: str, timeout: float, revert: str = "auto"
+) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.monotonic()
-        result = run_analysis(
-            sample, Path(tmp) / "out", AnalysisOptions(timeout=timeout, revert=revert)
-        )
-        return time.monotonic() - start, result.report
+        options = AnalysisOptions(timeout=timeout, revert=revert, image=image)  # type: ignore[arg-type]
+        result = run_analysis(sample, Path(tmp) / "out", options)
+        return time.monotonic() - start, result.report or {}
 
 
-def throughput(samples: int, jobs: int, timeout: float) -> float:
+def throughput(samples: int, jobs: int, image: str, timeout: float) -> float:
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(lambda _i: analyze_wall(DEMO, timeout), range(samples)))
+        list(pool.map(lambda _i: analyze_wall(DEMO, image, timeout), range(samples)))
     return samples / (time.monotonic() - start) * 60
 
 
@@ -78,11 +89,21 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--arch", default="x86_64", help="Guest architecture to measure.")
+    parser.add_argument(
+        "--no-throughput", action="store_true", help="Skip the 1/2/4-job throughput runs."
+    )
+    parser.add_argument(
+        "--no-libvirt", action="store_true", help="Skip the cold boots through libvirt."
+    )
     args = parser.parse_args()
 
-    image = ImageBuilder(RECIPES["debian-bookworm-amd64"]).build()
-    options = AnalysisOptions()
-    accel = choose_accel(image.kernel, options.accel, cache_dir())
+    profile = get_profile(args.arch)
+    build_start = time.monotonic()
+    image = ImageBuilder(recipe_for(profile)).build()
+    build_seconds = time.monotonic() - build_start
+    options = AnalysisOptions(image=image.name)
+    accel = choose_accel(profile, image.kernel, options.accel, cache_dir())
     config: QemuConfig = qemu_config(image, options, accel)
     snapshot: Snapshot | None
     snapshot, _ = find_snapshot(snapshot_root(), image.name, image.inputs_key, config)
@@ -102,20 +123,31 @@ def main() -> None:
             str(uuid.uuid4()), config, disk_base=snap.disk, state_file=snap.state
         )
 
-    cold_boots = [measure(cold, False) for _ in range(args.runs)]
-    libvirt_boots = [measure(cold_libvirt, False) for _ in range(args.runs)]
-    restores = [measure(restore, False) for _ in range(args.runs)]
-    restores_to_sample = [measure(restore, True) for _ in range(args.runs)]
-    analyses = [analyze_wall(DEMO, args.timeout)[0] for _ in range(args.runs)]
-    analyses_cold = [analyze_wall(DEMO, args.timeout, "cold")[0] for _ in range(args.runs)]
+    cold_boots = [measure(cold, profile, False) for _ in range(args.runs)]
+    libvirt_boots = (
+        [] if args.no_libvirt else [measure(cold_libvirt, profile, False) for _ in range(args.runs)]
+    )
+    restores = [measure(restore, profile, False) for _ in range(args.runs)]
+    restores_to_sample = [measure(restore, profile, True) for _ in range(args.runs)]
+    analyses = [analyze_wall(DEMO, image.name, args.timeout)[0] for _ in range(args.runs)]
+    analyses_cold = [
+        analyze_wall(DEMO, image.name, args.timeout, "cold")[0] for _ in range(args.runs)
+    ]
     sleeper = Path(tempfile.mkdtemp()) / "sleeper.sh"
     sleeper.write_text("#!/bin/sh\nsleep 600\necho late > /tmp/late.txt\n")
-    sleep_wall, sleep_report = analyze_wall(sleeper, 60)
+    sleep_wall, sleep_report = analyze_wall(sleeper, image.name, 60)
     late_seen = any(w["path"] == "/tmp/late.txt" for w in sleep_report["files"]["written"])
-    rates = {jobs: throughput(args.samples, jobs, args.timeout) for jobs in (1, 2, 4)}
+    rates = (
+        {}
+        if args.no_throughput
+        else {jobs: throughput(args.samples, jobs, image.name, args.timeout) for jobs in (1, 2, 4)}
+    )
 
     cold_boot = statistics.median(cold_boots)
     result = {
+        "arch": profile.name,
+        "image": image.name,
+        "image_build_s": round(build_seconds, 2),
         "accel": accel.accel,
         "runs": args.runs,
         "cold_boot_to_agent_s": [round(x, 3) for x in cold_boots],
@@ -138,10 +170,16 @@ def main() -> None:
     }
     rows = [
         ("cold boot -> agent ready", statistics.median(cold_boots), 1.0),
-        (
-            "cold boot via libvirt -> agent ready",
-            statistics.median(libvirt_boots),
-            statistics.median(libvirt_boots) / cold_boot,
+        *(
+            [
+                (
+                    "cold boot via libvirt -> agent ready",
+                    statistics.median(libvirt_boots),
+                    statistics.median(libvirt_boots) / cold_boot,
+                )
+            ]
+            if libvirt_boots
+            else []
         ),
         (
             "restore -> agent ready",
@@ -165,6 +203,7 @@ def main() -> None:
         ),
         ("analyze sleep(600) sample, T=60 s", sleep_wall, sleep_wall / cold_boot),
     ]
+    print(f"{profile.name} guest {image.name}")
     print(f"{'measure':36} {'seconds':>9} {'x cold boot':>12}")
     for name, seconds, ratio in rows:
         print(f"{name:36} {seconds:9.3f} {ratio:12.3f}")
@@ -175,8 +214,8 @@ def main() -> None:
     )
     for jobs, rate in rates.items():
         print(f"throughput, {args.samples} samples, {jobs} job(s): {rate:.2f} samples/min")
-    print(f"accelerator: {accel.accel}")
-    target = args.json or Path(__file__).parent / "results" / "revert.json"
+    print(f"accelerator: {accel.accel}; image build (cached if fast): {build_seconds:.1f} s")
+    target = args.json or Path(__file__).parent / "results" / f"revert-{profile.name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2))
     print(f"written {target}")
