@@ -69,6 +69,7 @@ def test_submit_queues_a_task(client: TestClient, auth: dict[str, str]) -> None:
         "stop_on_exit": False,
         "raw_syscalls": True,
         "boot_timeout": 180.0,
+        "display": False,
     }
     assert task["arch"] == "x86_64"
     assert task["sample_arch"] == "script or data (no ELF header)"

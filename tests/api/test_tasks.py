@@ -287,6 +287,7 @@ def test_openapi_documents_every_endpoint(client: TestClient, auth: dict[str, st
         "/api/v1/tasks/{task_id}",
         "/api/v1/tasks/{task_id}/report",
         "/api/v1/tasks/{task_id}/report.html",
+        "/api/v1/tasks/{task_id}/report/{part}",
         "/api/v1/tasks/{task_id}/artefacts/{name}",
         "/api/v1/tasks/{task_id}/reprocess",
         "/api/v1/images",

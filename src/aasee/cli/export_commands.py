@@ -19,7 +19,7 @@ from aasee.processing.atomic import write_atomic
 from aasee.processing.exports import FORMATS, export
 from aasee.processing.html import write_html
 from aasee.processing.models import Report
-from aasee.processing.report import ReportValidationError, validate_report
+from aasee.processing.report import ReportValidationError, full_report, validate_report
 from aasee.processing.text import printable
 
 __all__ = ["ReportInputError", "load_report", "register"]
@@ -55,7 +55,17 @@ def load_report(directory: Path) -> Report:
         raise ReportInputError(f"{path} is not a report (not a JSON object)")
     try:
         validate_report(data)
-        return Report.model_validate(data)
+        report = Report.model_validate(data)
+        if report.paged:
+            # The lists report.json shows the start of, whole from the files beside it.
+            try:
+                whole = full_report(directory, keep_paged=True)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ReportInputError(
+                    f"cannot read the lists kept beside {path} (report/): {exc}"
+                ) from None
+            report = Report.model_validate(whole)
+        return report
     except ReportValidationError as exc:
         raise ReportInputError(_invalid(path, exc.errors)) from None
     except ValidationError as exc:

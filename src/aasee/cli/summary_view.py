@@ -37,10 +37,11 @@ def render_summary(
         console.print(Text(title, style="bold cyan"))
         for line in lines:
             console.print(Text("  " + line))
+    kept_apart = ", report/ (long lists whole)" if model.paged else ""
     console.print(
         Text(
-            f"results  {out_dir}/ (report.json, report.html, trace.log, network.pcap, "
-            "dropped/, console.log, analysis.log)",
+            f"results  {out_dir}/ (report.json{kept_apart}, report.html, trace.log, "
+            "network.pcap, dropped/, console.log, analysis.log)",
             style="dim",
         )
     )

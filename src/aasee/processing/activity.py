@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from aasee.arch.abi import FMODE_EXEC
+from aasee.arch.abi import FMODE_EXEC, SyscallAbi
 
 from . import linux
 from .clock import GuestClock
@@ -47,6 +47,7 @@ _SOCK_PROTO = {
     "SOCK_SEQPACKET": "seqpacket",
 }
 _MAX_ERRNO = 4095
+_NAMES_CACHE = 1024
 
 
 def _errno_of(value: int) -> int | None:
@@ -92,6 +93,9 @@ class ActivityRecorder:
         self.store = store
         self._clock = clock
         self._byteorder: Literal["little", "big"] = byteorder
+        # Open flags named and classified once per ABI and value: a trace repeats a handful.
+        self._names: dict[tuple[str, int], str] = {}
+        self._kinds: dict[tuple[str, int], tuple[str | None, bool]] = {}
 
     def _iso(self, ts: float) -> str | None:
         return None if self._clock is None else self._clock.iso(ts)
@@ -120,36 +124,76 @@ class ActivityRecorder:
             "error": error,
         }
 
+    def _flag_names(self, abi: SyscallAbi, flags: int) -> str:
+        key = (abi.name, flags)
+        names = self._names.get(key)
+        if names is None:
+            if len(self._names) >= _NAMES_CACHE:
+                self._names.clear()
+            names = self._names[key] = abi.open_flag_names(flags)
+        return names
+
+    def _open_kind(self, abi: SyscallAbi, flags: int) -> tuple[str | None, bool]:
+        """(bucket, whether a success creates) of an open with these flags; no bucket for
+        the binary and interpreter loads of an execve, and handles that cannot read or
+        write (O_PATH)."""
+        key = (abi.name, flags)
+        kind = self._kinds.get(key)
+        if kind is None:
+            if len(self._kinds) >= _NAMES_CACHE:
+                self._kinds.clear()
+            is_tmpfile = abi.is_tmpfile(flags)
+            if flags & FMODE_EXEC or flags & abi.O_PATH:
+                kind = (None, False)
+            elif flags & abi.O_DIRECTORY and not is_tmpfile:
+                kind = ("directories", False)
+            elif not (abi.writes(flags) or is_tmpfile):
+                kind = ("read", False)
+            else:
+                kind = ("written", bool(flags & abi.O_CREAT))
+            self._kinds[key] = kind
+        return kind
+
     def _open(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
         abi = call.abi.abi
         flags = call.event.get_int("flags") or 0
-        if flags & FMODE_EXEC or flags & abi.O_PATH:
-            # The binary and interpreter execve loads, or a handle that cannot read or write.
+        bucket, creates = self._open_kind(abi, flags)
+        if bucket is None:
             return
         store = self.store
         path = call.paths[0]
         key = (path, call.proc.key)
-        base = self._base(call, ok, error)
-        is_tmpfile = abi.is_tmpfile(flags)
-        if flags & abi.O_DIRECTORY and not is_tmpfile:
-            store.attempt("directories", key, ok, error, lambda: DirectoryOpen(path=path, **base))
-            return
-        names = abi.open_flag_names(flags)
-        if not (abi.writes(flags) or is_tmpfile):
+        # The records are only built when new and within the limit (see RecordStore.attempt).
+        if bucket == "directories":
             store.attempt(
-                "read", key, ok, error, lambda: FileAccess(path=path, flags=names, **base)
+                bucket,
+                key,
+                ok,
+                error,
+                lambda: DirectoryOpen(path=path, **self._base(call, ok, error)),
             )
             return
-        store.attempt("written", key, ok, error, lambda: FileAccess(path=path, flags=names, **base))
-        if ok and flags & abi.O_CREAT:
-            mode = _perms(call.event.get_int("mode"))
-            exclusive = bool(flags & abi.O_EXCL)
+        store.attempt(
+            bucket,
+            key,
+            ok,
+            error,
+            lambda: FileAccess(
+                path=path, flags=self._flag_names(abi, flags), **self._base(call, ok, error)
+            ),
+        )
+        if ok and creates:
             store.attempt(
                 "created",
                 key,
                 ok,
                 error,
-                lambda: FileCreate(path=path, mode=mode, exclusive=exclusive, **base),
+                lambda: FileCreate(
+                    path=path,
+                    mode=_perms(call.event.get_int("mode")),
+                    exclusive=bool(flags & abi.O_EXCL),
+                    **self._base(call, ok, error),
+                ),
             )
 
     def _file_op(self, call: PendingCall, ok: bool | None, error: str | None) -> None:

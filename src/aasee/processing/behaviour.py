@@ -8,6 +8,13 @@ descriptors. Finished calls become records in :mod:`.activity`. The guest is hos
 value is treated as data, every collection is bounded, and nothing here touches the host
 file system (paths are normalised as strings).
 
+:meth:`BehaviourBuilder.feed_lines` is the way in for a whole trace: the records the parser
+remembers (raw syscalls, return probes: most of a trace) go from the line to the state without
+an event object, through the common cases of the handlers written out in one loop (a cache of
+each pid's process, cleared whenever the process and thread tables change, spares the lookup);
+the rest goes through the parser's and the handlers' general code, exactly as ``feed_all`` of
+the parsed events would (``tests/unit/processing/test_fast_paths.py`` checks it).
+
 Events of the sample's own pid before its first ``sched_process_exec`` belong to the agent
 setting up the child (redirecting stdio, ``chdir``); they are dropped, except that the
 ``chdir`` sets the sample's initial working directory.
@@ -23,7 +30,7 @@ space (arm, arm64): both orders are followed.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,7 +65,19 @@ from .models import (
 )
 from .records import RecordStore
 from .state import UNREADABLE, FdEntry, PendingCall, ProcessState, TaskState
-from .trace_parser import TraceEvent
+from .trace_parser import (
+    NO_HEAD,
+    SYS_ENTER,
+    SYS_EXIT,
+    TS_MATCH,
+    Head,
+    Known,
+    SysBody,
+    SysRecord,
+    TraceEvent,
+    TraceParser,
+    sys_event,
+)
 
 __all__ = ["UNREADABLE", "Behaviour", "BehaviourBuilder", "Limits", "build_behaviour"]
 
@@ -92,6 +111,7 @@ class Behaviour:
 
 
 _NO_ARGS: tuple[int, ...] = ()
+_ARGS_CACHE = 4096
 _DUPFD = (linux.F_DUPFD, linux.F_DUPFD_CLOEXEC)
 
 _CALL_EVENTS = frozenset(
@@ -153,6 +173,11 @@ class BehaviourBuilder:
         self._argv_due: dict[int, tuple[ProcessState, ExecRecord | None]] = {}
         self.pre_exec_dropped = 0
         self.errors: list[str] = []
+        # The arguments of raw syscalls the model reads, by their text (they repeat).
+        self._args: dict[str, tuple[int, ...]] = {}
+        # The process of each pid with its tgid as printed, as _proc_of found it: valid until
+        # the next change of the pid, thread and process tables (each clears it).
+        self._bound: dict[int, tuple[int | None, ProcessState]] = {}
         self._handlers: dict[str, Callable[[TraceEvent], None]] = {
             "sys_enter": self._sys_enter,
             "sys_exit": self._sys_exit,
@@ -217,6 +242,7 @@ class BehaviourBuilder:
             proc.fds = parent.fds
             proc.fds_shared = parent.fds_shared = True
             parent.children.append(key)
+        self._bound.clear()
         self._nodes[key] = proc
         self._live[pid] = proc
         self._last[pid] = proc
@@ -224,16 +250,20 @@ class BehaviourBuilder:
 
     def _proc(self, event: TraceEvent) -> ProcessState:
         """The process (thread group) an event belongs to, creating it if never seen."""
-        pid = event.pid
-        tgid = event.tgid
+        return self._proc_of(event.pid, event.tgid, event.ts, event.comm)
+
+    def _proc_of(self, pid: int, tgid: int | None, ts: float | bytes, comm: str) -> ProcessState:
+        """:meth:`_proc` from the header fields (``ts`` may still be the trace's text)."""
         if tgid is None:
             tgid = self._thread_owner.get(pid, pid)
         if pid in self._tentative:
             self._tentative.discard(pid)
+            self._bound.clear()
             if tgid != pid:
                 self._unfork(pid)
         if tgid != pid and pid not in self._thread_owner:
             self._thread_owner[pid] = tgid
+            self._bound.clear()
             owner = self._live.get(tgid) or self._last.get(tgid)
             if owner is not None:
                 self._add_thread(owner, pid)
@@ -242,7 +272,7 @@ class BehaviourBuilder:
             # A thread outliving its leader still belongs to the leader's (exited) process.
             proc = self._last.get(tgid) if tgid != pid else None
             if proc is None:
-                proc = self._new_proc(tgid, None, event.ts, event.comm)
+                proc = self._new_proc(tgid, None, float(ts), comm)
         return proc
 
     def _add_thread(self, proc: ProcessState, tid: int) -> None:
@@ -256,6 +286,7 @@ class BehaviourBuilder:
         proc = self._live.get(pid)
         if proc is None or proc.execs or any(proc.syscalls_by_abi.values()):
             return
+        self._bound.clear()
         del self._nodes[proc.key]
         self._live.pop(pid, None)
         if self._last.get(pid) is proc:
@@ -270,7 +301,10 @@ class BehaviourBuilder:
         if path is None:
             return UNREADABLE
         if path.startswith("/"):
-            return posixpath.normpath(path)
+            if "//" in path or "/." in path or path.endswith("/"):
+                return posixpath.normpath(path)
+            # No empty, "." or ".." component and no trailing slash: normal already.
+            return path
         base: str | None
         if dfd is None or dfd == linux.AT_FDCWD:
             base = proc.cwd
@@ -314,6 +348,151 @@ class BehaviourBuilder:
             handler = handlers.get(event.event)
             if handler is not None:
                 handler(event)
+
+    def feed_lines(self, lines: Iterable[bytes], parser: TraceParser | None = None) -> None:
+        """Parse ``lines`` (with ``parser``, whose stats count them) and feed every record.
+
+        The same as ``feed_all(parser.parse(lines))``, made for the bulk of a trace: once the
+        sample runs, records the parser remembers (raw syscalls, return probes) go straight
+        from the line to the state, without an event object, through the common cases of
+        :meth:`_enter`, :meth:`_leave` and :meth:`_ret` written out in the loop.
+        """
+        parser = parser or TraceParser()
+        lines = iter(lines)
+        if not self._armed:
+            records = parser.records(lines)
+            try:
+                for record in records:
+                    self._record(record)
+                    if self._armed:
+                        break
+                else:
+                    return
+            finally:
+                records.close()
+        self._feed_armed(lines, parser)
+
+    def _record(self, record: TraceEvent | SysRecord) -> None:
+        if not isinstance(record, TraceEvent):
+            if not self._armed:
+                self._pre_exec(sys_event(record))
+            elif record[2][0] == SYS_ENTER:
+                self._enter(*record)
+            else:
+                self._leave(*record)
+            return
+        if not self._armed:
+            self._pre_exec(record)
+            return
+        handler = self._handlers.get(record.event)
+        if handler is not None:
+            handler(record)
+
+    def _feed_armed(self, lines: Iterator[bytes], parser: TraceParser) -> None:
+        # Each line: cut, look its header and tail up, check the timestamp (see the parser's
+        # fast path), then the state change in the common case; any other case goes through
+        # the parser's and the handlers' general code.
+        heads, tails, ts_ok = parser.heads, parser.tails, TS_MATCH
+        fast = parser.fast
+        free = parser.pending is None
+        by_event = parser.stats.by_event
+        tasks, argv_due, bound = self._tasks, self._argv_due, self._bound
+        handlers = self._handlers
+        native = self._native
+        count = enters = exits = others = 0
+        try:
+            for raw in lines:
+                count += 1
+                if fast and free:
+                    e = raw.find(b": ", 16)
+                    if e > 0:
+                        s = raw.rfind(b" ", 0, e) + 1
+                        key = raw[:s]
+                        head = heads.get(key)
+                        if head is None:
+                            head = parser.head_of(key)
+                        if head is not NO_HEAD and ts_ok(raw, s, e) is not None:
+                            body = tails.get(raw[e:])
+                            if type(body) is tuple:
+                                pid = head[1]
+                                task = tasks.get(pid)
+                                if task is None or task.calls or argv_due or not self._raw:
+                                    if body[0] == SYS_ENTER:
+                                        enters += 1
+                                        self._enter(head, raw[s:e], body)
+                                    else:
+                                        exits += 1
+                                        self._leave(head, raw[s:e], body)
+                                    continue
+                                nr = body[1]
+                                if body[0] == SYS_ENTER:
+                                    enters += 1
+                                    # The process of this pid, valid until the tables change.
+                                    known_proc = bound.get(pid)
+                                    if known_proc is not None and known_proc[0] == head[2]:
+                                        proc = known_proc[1]
+                                    else:
+                                        proc = self._proc_of(pid, head[2], raw[s:e], head[0])
+                                        bound[pid] = (head[2], proc)
+                                    task.argv = None
+                                    abi = proc.abi
+                                    task.nr = nr
+                                    task.abi = abi
+                                    if nr in abi.args_needed:
+                                        task.args = self._args_of(body[2])  # type: ignore[arg-type]
+                                    else:
+                                        task.args = _NO_ARGS
+                                    counts = proc.syscalls
+                                    counts[nr] = counts.get(nr, 0) + 1
+                                    continue
+                                exits += 1
+                                if nr == task.nr:
+                                    abi = task.abi or native
+                                    ret: int = body[2]  # type: ignore[assignment]
+                                    if nr in abi.effects and ret >= 0:
+                                        known_proc = bound.get(pid)
+                                        if known_proc is not None and known_proc[0] == head[2]:
+                                            proc = known_proc[1]
+                                        else:
+                                            proc = self._proc_of(pid, head[2], raw[s:e], head[0])
+                                            bound[pid] = (head[2], proc)
+                                        self._syscall_effects(proc, task, abi, nr, ret)
+                                task.nr = None
+                                task.args = _NO_ARGS
+                                continue
+                            if body is not None:
+                                known: Known = body  # type: ignore[assignment]
+                                others += 1
+                                by_event[known.name] += 1
+                                if known.ret is None:
+                                    handler = handlers.get(known.name)
+                                    if handler is not None:
+                                        handler(known.event(head, float(raw[s:e])))
+                                    continue
+                                task = tasks.get(head[1])
+                                if task is None or not task.calls:
+                                    continue
+                                kind = _RET_EVENTS[known.name]
+                                for call in reversed(task.calls):
+                                    if call.event.event == kind and call.ret is None:
+                                        call.ret = known.ret
+                                        if not self._raw:
+                                            task.calls.remove(call)
+                                            self._finish_call(call)
+                                        break
+                                continue
+                            record = parser.uncached(raw, e, s, head)
+                            free = parser.pending is None
+                            if record is not None:
+                                self._record(record)
+                            continue
+                record = parser.line(raw)
+                free = parser.pending is None
+                if record is not None:
+                    self._record(record)
+            parser.end()
+        finally:
+            parser.count(count, enters, exits, others)
 
     def _pre_exec(self, event: TraceEvent) -> None:
         root = self.root_pid
@@ -362,11 +541,29 @@ class BehaviourBuilder:
         else:
             self.pre_exec_dropped += 1
 
-    # The two raw syscall handlers see most events: they read the fields directly (the
-    # parser guarantees "nr" and "ret" are decimal integers) and do nothing they can avoid.
+    # The two raw syscall handlers see most events: they take the parser's raw syscall
+    # records (header, timestamp text, body) and do nothing they can avoid.
     def _sys_enter(self, event: TraceEvent) -> None:
+        nr = event.fields["nr"] or "0"
+        args = event.fields.get("args") or ""
+        self._enter(
+            (event.comm, event.pid, event.tgid, event.cpu),
+            event.ts,
+            (SYS_ENTER, int(nr), args, nr, args),
+        )
+
+    def _sys_exit(self, event: TraceEvent) -> None:
+        nr = event.fields["nr"] or "0"
+        ret = event.fields["ret"] or "0"
+        self._leave(
+            (event.comm, event.pid, event.tgid, event.cpu),
+            event.ts,
+            (SYS_EXIT, int(nr), int(ret), nr, ret),
+        )
+
+    def _enter(self, head: Head, ts: float | bytes, body: SysBody) -> None:
         self._raw = True
-        pid = event.pid
+        pid = head[1]
         if self._argv_due:
             self._argv_due.pop(pid, None)
         task = self._tasks.get(pid)
@@ -378,29 +575,44 @@ class BehaviourBuilder:
                 self._settle(task)
             # An argv record belongs to the syscall it came in (an exec's), never to a later one.
             task.argv = None
-        proc = self._proc(event)
+        proc = self._proc_of(pid, head[2], ts, head[0])
         abi = proc.abi
-        nr = int(event.fields["nr"] or 0)
+        nr = body[1]
         task.nr = nr
         task.abi = abi
-        task.args = event.syscall_args() if nr in abi.args_needed else _NO_ARGS
+        if nr in abi.args_needed:
+            task.args = self._args_of(body[2])  # type: ignore[arg-type]
+        else:
+            task.args = _NO_ARGS
         counts = proc.syscalls
         counts[nr] = counts.get(nr, 0) + 1
 
-    def _sys_exit(self, event: TraceEvent) -> None:
+    def _args_of(self, text: str) -> tuple[int, ...]:
+        """The six raw arguments of a syscall entry (hexadecimal text; they repeat)."""
+        args = self._args.get(text)
+        if args is None:
+            if len(self._args) >= _ARGS_CACHE:
+                self._args.clear()
+            args = self._args[text] = (
+                tuple(int(item, 16) for item in text.split(", ")) if text else _NO_ARGS
+            )
+        return args
+
+    def _leave(self, head: Head, ts: float | bytes, body: SysBody) -> None:
         self._raw = True
+        pid = head[1]
         if self._argv_due:
-            self._argv_due.pop(event.pid, None)
-        task = self._tasks.get(event.pid)
+            self._argv_due.pop(pid, None)
+        task = self._tasks.get(pid)
         if task is None:
             return
-        fields = event.fields
-        nr = int(fields["nr"] or 0)
+        nr = body[1]
         if nr == task.nr:
-            ret = int(fields["ret"] or 0)
+            ret: int = body[2]  # type: ignore[assignment]
             abi = task.abi or self._native
             if nr in abi.effects and ret >= 0:
-                self._syscall_effects(self._proc(event), task, abi, nr, ret)
+                proc = self._proc_of(pid, head[2], ts, head[0])
+                self._syscall_effects(proc, task, abi, nr, ret)
             for call in task.calls:
                 call.sys_ret = ret
         if task.calls:
@@ -455,6 +667,7 @@ class BehaviourBuilder:
         return proc.fds
 
     def _fork(self, event: TraceEvent) -> None:
+        self._bound.clear()
         if self._argv_due:
             self._argv_due.pop(event.pid, None)
         parent = self._proc(event)
@@ -575,6 +788,7 @@ class BehaviourBuilder:
             proc.status_from_leader = leader
 
     def _task_exit(self, event: TraceEvent) -> None:
+        self._bound.clear()
         if self._argv_due:
             self._argv_due.pop(event.pid, None)
         proc = self._proc(event)

@@ -29,6 +29,7 @@ __all__ = [
     "AgentExit",
     "Analysis",
     "AnalysisMeta",
+    "ArtefactFile",
     "Bind",
     "Capture",
     "ClockSync",
@@ -52,13 +53,20 @@ __all__ = [
     "Files",
     "Flow",
     "HttpRequest",
+    "MemoryDump",
+    "MemoryIndicator",
+    "MemoryStrings",
     "Network",
     "Output",
     "Process",
     "ProcessTreeNode",
     "PtraceCall",
     "Report",
+    "ReportPart",
+    "RunEvidence",
     "Sample",
+    "Screenshot",
+    "Screenshots",
     "Syscalls",
     "TlsClientHello",
     "TraceInfo",
@@ -155,6 +163,9 @@ class AnalysisMeta(_Model):
     sample_arch: str | None = None
     executed: bool = True
     not_executed_reason: str | None = None
+    tracer_protection: str | None = None
+    """``lockdown`` when the guest kernel was locked down under the sample (nobody in the
+    guest could open the tracer's controls), else why not; None when not asked."""
 
     @field_validator("started", "ended", mode="before")
     @classmethod
@@ -597,6 +608,104 @@ class FileSystemDiff(_Model):
     changes: list[DiskChange] = Field(default_factory=list)
 
 
+class ArtefactFile(_Model):
+    """A file the run left in its results directory."""
+
+    path: str
+    kind: str
+    size: int = Field(ge=0)
+    sha256: str | None = None
+
+
+class MemoryDump(_Model):
+    """One dump of the guest's physical memory (an ELF core file, gzipped)."""
+
+    path: str
+    event: str
+    time_epoch: float | None = None
+    time_utc: str | None = None
+    format: str
+    elf_type: str | None = None
+    compression: str | None = None
+    raw_bytes: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+    sha256: str | None = None
+    dump_seconds: float | None = None
+    compress_seconds: float | None = None
+
+
+class Screenshot(_Model):
+    """One frame kept: it differed from the frame before."""
+
+    path: str
+    time_epoch: float | None = None
+    time_utc: str | None = None
+    offset: float | None = None
+    reason: str
+    width: int = Field(ge=0)
+    height: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+    sha256: str | None = None
+
+
+class Screenshots(_Model):
+    """The screenshots of a guest with a display."""
+
+    display: bool
+    interval: float | None = None
+    taken: int = Field(default=0, ge=0)
+    unchanged: int = Field(default=0, ge=0)
+    truncated: bool = False
+    frames: list[Screenshot] = Field(default_factory=list)
+
+
+class MemoryIndicator(_Model):
+    """A URL, domain name or IPv4 address found in memory and nowhere in the trace or capture."""
+
+    value: str
+    count: int = Field(ge=1)
+    dumps: list[str] = Field(default_factory=list)
+
+
+class MemoryStrings(_Model):
+    """URLs, domains and IPv4 addresses in the memory dumps that the trace did not show."""
+
+    dumps: list[str] = Field(default_factory=list)
+    bytes_scanned: int = Field(default=0, ge=0)
+    seconds: float | None = None
+    baseline: str | None = None
+    found: dict[str, int] = Field(default_factory=dict)
+    in_trace: dict[str, int] = Field(default_factory=dict)
+    in_baseline: dict[str, int] = Field(default_factory=dict)
+    truncated: bool = False
+    urls: list[MemoryIndicator] = Field(default_factory=list)
+    domains: list[MemoryIndicator] = Field(default_factory=list)
+    ips: list[MemoryIndicator] = Field(default_factory=list)
+
+
+class RunEvidence(_Model):
+    """Where the run's artefacts are, the memory dumps and screenshots, and what memory held."""
+
+    artefacts: list[ArtefactFile] = Field(default_factory=list)
+    memory_dumps: list[MemoryDump] = Field(default_factory=list)
+    screenshots: Screenshots | None = None
+    memory_strings: MemoryStrings | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class ReportPart(_Model):
+    """A long list (or map) of the report kept whole in a file beside ``report.json``: the
+    report shows its first ``shown`` entries, the file holds all ``total`` of them, one JSON
+    value per line, in the same order (a map's entries as ``{"key": ..., "value": ...}``; the
+    process tree's roots, each with all its descendants). A pointer into the list (``/files/
+    written/N``) with ``N`` past ``shown`` is line ``N`` of the file (counted from 0)."""
+
+    path: str
+    total: int = Field(ge=0)
+    shown: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+
+
 class Report(_Model):
     """A complete analysis report."""
 
@@ -612,18 +721,27 @@ class Report(_Model):
     static: StaticAnalysis | None = None
     dropped: list[DroppedFile] = Field(default_factory=list)
     filesystem: FileSystemDiff | None = None
+    evidence: RunEvidence | None = None
     signatures: list[SignatureMatch] = Field(default_factory=list)
     attack: AttackSummary = Field(default_factory=AttackSummary)
     score: float | None = Field(default=None, ge=0, le=10)
     verdict: Verdict | None = None
     score_details: ScoreDetails | None = None
     errors: list[str] = Field(default_factory=list)
+    paged: dict[str, ReportPart] = Field(default_factory=dict)
+    """Lists cut short in report.json, by their path (``files.written``): absent when none."""
 
     @model_serializer(mode="wrap")
     def _without_absent_sections(self, handler: SerializerFunctionWrapHandler) -> Any:
         # ``filesystem`` came after 1.2 was published: a report without a disk diff is
         # written exactly as before, so that it stays what 1.2 consumers know.
+        # ``evidence`` likewise: absent when no evidence section was built.
         data = handler(self)
-        if isinstance(data, dict) and data.get("filesystem") is None:
-            data.pop("filesystem", None)
+        if isinstance(data, dict):
+            for optional in ("filesystem", "evidence"):
+                if data.get(optional) is None:
+                    data.pop(optional, None)
+        if isinstance(data, dict) and not data.get("paged", True):
+            # Nothing was cut: the report is written as it was before paging existed.
+            data.pop("paged", None)
         return data

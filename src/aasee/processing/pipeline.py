@@ -3,18 +3,22 @@
 Owns the plugin order and how failures are contained. :func:`process_results` reads a results
 directory (``run.json`` plus the raw artefacts the sandbox left: ``trace.log``,
 ``network.pcap``, ``fakenet.jsonl``, ``stdout.txt``, ``stderr.txt``, ``sample.bin``,
-``dropped/``), runs every plugin in dependency order and writes the reports. It never needs the
-VM, so it runs after the VM slot is released, and again on stored artefacts
-(``aasee reprocess DIR``) with the same result. A plugin whose artefacts are missing is
-skipped; one that fails costs its own sections, recorded in ``errors``, never the report.
+``dropped/``), runs every plugin in dependency order and writes the reports: ``report.json``
+bounded (the start of each long list a plugin declares ``paged``, the whole of it in
+``report/<list>.jsonl``) and ``report.html``. It never needs the VM, so it runs after the VM
+slot is released, and again on stored artefacts (``aasee reprocess DIR``) with the same
+result. A plugin whose artefacts are missing is skipped; one that fails costs its own
+sections, recorded in ``errors``, never the report.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from .models import AnalysisMeta, Report, Sample
 from .plugins.base import Plugin, ProcessingContext
 from .plugins.core import BehaviourPlugin, CapturePlugin, ClockPlugin, FakenetPlugin, OutputPlugin
 from .plugins.disk import DiskPlugin
+from .plugins.evidence import MEMORY_MANIFEST, SCREENSHOTS_MANIFEST, EvidencePlugin
 from .plugins.verdict import (
     DROPPED_MANIFEST,
     DroppedPlugin,
@@ -35,7 +40,7 @@ from .plugins.verdict import (
     SignaturesPlugin,
     StaticPlugin,
 )
-from .report import report_dict, sample_info, validate_report, write_report
+from .report import ReportBounds, bound_report, sample_info, write_bounded
 from .run_meta import SAMPLE_COPY, RunMeta, read_run_meta
 
 __all__ = [
@@ -45,6 +50,7 @@ __all__ = [
     "all_plugins",
     "context_for_directory",
     "order_plugins",
+    "paged_paths",
     "process_results",
     "run_plugins",
 ]
@@ -60,6 +66,8 @@ ARTEFACTS = (
     SAMPLE_COPY,
     DROPPED_MANIFEST,
     DISK_DIFF,
+    MEMORY_MANIFEST,
+    SCREENSHOTS_MANIFEST,
 )
 """Raw artefacts a results directory may hold (besides ``run.json``)."""
 
@@ -78,6 +86,7 @@ def all_plugins() -> list[Plugin]:
         StaticPlugin(),
         DroppedPlugin(),
         DiskPlugin(),
+        EvidencePlugin(),
         SignaturesPlugin(),
         ScorePlugin(),
     ]
@@ -175,6 +184,7 @@ def context_for_directory(
         not_executed_reason=None
         if meta.executed
         else (meta.not_executed_reason or "no reason was recorded"),
+        tracer_protection=meta.tracer_protection,
     )
     return ProcessingContext(
         sample=sample,
@@ -216,31 +226,64 @@ class ProcessingResult:
         self.seconds = seconds
 
 
+def paged_paths(plugins: Iterable[Plugin]) -> list[str]:
+    """The lists the plugins declare may grow long (see :attr:`Plugin.paged`), in order."""
+    return list(dict.fromkeys(path for plugin in plugins for path in plugin.paged))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a report is built: it allocates millions of
+    objects (none of them in cycles) and each collection would walk them all again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def process_directory(
     out_dir: Path,
     *,
     user_rules: Path | None = None,
     limits: Limits | None = None,
     html: bool = True,
+    bounds: ReportBounds | None = None,
 ) -> ProcessingResult:
-    """Build, validate and write ``report.json`` (and ``report.html``) for ``out_dir``."""
-    meta = read_run_meta(out_dir)
-    if user_rules is None:
-        user_rules = default_user_rules()
-    context = context_for_directory(out_dir, meta, user_rules=user_rules, limits=limits)
-    seconds = run_plugins(context, all_plugins())
-    report = context.report()
-    if html:
+    """Build, validate and write ``report.json`` (and ``report.html``) for ``out_dir``.
+
+    ``report.json`` shows the start of each long list (``bounds``), the files under
+    ``report/`` hold them whole; :attr:`ProcessingResult.report` is the whole report and
+    :attr:`ProcessingResult.data` what report.json holds.
+    """
+    with _collector_paused():
+        meta = read_run_meta(out_dir)
+        if user_rules is None:
+            user_rules = default_user_rules()
+        context = context_for_directory(out_dir, meta, user_rules=user_rules, limits=limits)
+        plugins = all_plugins()
+        seconds = run_plugins(context, plugins)
+        report = context.report()
         start = time.perf_counter()
-        try:
-            write_html(report, out_dir / "report.html")
-        except Exception as exc:
-            logger.exception("HTML report failed")
-            report.errors.append(f"HTML report failed: {type(exc).__name__}: {exc}")
-        seconds["html"] = round(time.perf_counter() - start, 4)
-    data = report_dict(report)
-    validate_report(data)
-    write_report(data, out_dir / "report.json")
+        bounded, parts = bound_report(report, paged_paths(plugins), bounds)
+        # The whole report knows where its long lists are kept (the HTML report links them).
+        report.paged = bounded.paged
+        seconds["bound"] = round(time.perf_counter() - start, 4)
+        if html:
+            start = time.perf_counter()
+            try:
+                write_html(report, out_dir / "report.html")
+            except Exception as exc:
+                logger.exception("HTML report failed")
+                note = f"HTML report failed: {type(exc).__name__}: {exc}"
+                report.errors.append(note)
+                bounded.errors = [*bounded.errors, note]
+            seconds["html"] = round(time.perf_counter() - start, 4)
+        start = time.perf_counter()
+        data = write_bounded(bounded, parts, out_dir)
+        seconds["write"] = round(time.perf_counter() - start, 4)
     return ProcessingResult(report, data, seconds)
 
 

@@ -55,10 +55,17 @@ class RecordStore:
         error: str | None,
         make: Callable[[], _R],
     ) -> None:
-        """Record an action with an ``ok``/``error`` outcome."""
-        existing = self._buckets.setdefault(bucket, {}).get(key)
+        """Record an action with an ``ok``/``error`` outcome (``make`` is only called for a
+        new record that fits)."""
+        store = self._buckets.get(bucket)
+        if store is None:
+            store = self._buckets[bucket] = {}
+        existing = store.get(key)
         if existing is None:
-            self.record(bucket, key, make)
+            if len(store) >= self.limit:
+                self.drop(bucket)
+            else:
+                store[key] = make()
             return
         existing.count += 1
         if ok is True or existing.ok is True:

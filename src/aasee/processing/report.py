@@ -2,9 +2,12 @@
 
 Owns :func:`build_report` (sample facts + run metadata + the behaviour extracted from the
 trace + the traffic in the packet capture -> :class:`~aasee.processing.models.Report`),
-:func:`write_report` (pretty JSON, atomic) and :func:`validate_report` (against
-``schema/report.schema.json``). Building never raises on what the guest produced: problems
-end up in the report's ``errors``.
+:func:`write_report` (pretty JSON, atomic), :func:`validate_report` (against
+``schema/report.schema.json``) and the bounded ``report.json`` of a results directory
+(:func:`bound_report`, :func:`write_bounded`): each long list the plugins declare shows its
+start (:class:`ReportBounds`), the whole of it goes to ``report/<list>.jsonl`` beside it, named
+in the report's ``paged`` section; :func:`full_report` reads it all back. Building never raises
+on what the guest produced: problems end up in the report's ``errors``.
 """
 
 from __future__ import annotations
@@ -13,15 +16,20 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, cast
+
+from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 from .atomic import write_atomic
 from .behaviour import Limits
-from .models import AnalysisMeta, Report, Sample
+from .models import AnalysisMeta, Report, ReportPart, Sample
 from .plugins.base import Plugin, ProcessingContext
 from .plugins.core import (
     OUTPUT_EXCERPT,
@@ -35,14 +43,22 @@ from .text import clean_text
 
 __all__ = [
     "OUTPUT_EXCERPT",
+    "PARTS_DIR",
+    "ReportBounds",
     "ReportValidationError",
+    "bound_report",
     "build_report",
+    "full_report",
     "load_schema",
+    "part_path",
+    "read_part",
     "report_dict",
     "report_errors",
     "sample_info",
     "validate_report",
+    "write_bounded",
     "write_report",
+    "write_report_files",
 ]
 
 logger = logging.getLogger(__name__)
@@ -163,16 +179,256 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _clean_data(value: Any) -> Any:
+    """``value`` with every string valid Unicode; most reports need no change, which one pass
+    of the C JSON encoder tells."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return _clean(value)
+    return value
+
+
 def report_dict(report: Report) -> dict[str, Any]:
     """The report as JSON-ready data (every string valid Unicode)."""
-    data: dict[str, Any] = _clean(report.model_dump(mode="json"))
+    data: dict[str, Any] = _clean_data(report.model_dump(mode="json"))
     return data
 
 
 def write_report(report: Report | Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write the report (a model or its :func:`report_dict`) as indented UTF-8 JSON, atomically."""
+    """Write the report (a model or its :func:`report_dict`) as indented UTF-8 JSON, atomically.
+
+    This writes the report whole, however long its lists; :func:`write_report_files` writes a
+    results directory's bounded ``report.json`` and the files holding its long lists.
+    """
     data = report_dict(report) if isinstance(report, Report) else report
     write_atomic(Path(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+# --- a bounded report.json ----------------------------------------------------------------
+
+PARTS_DIR: Final = "report"
+"""Folder beside ``report.json`` holding the whole of the lists it shows the start of."""
+PART_NAME: Final = re.compile(r"[a-z_]+(?:\.[a-z_]+)*")
+"""A list's path in the report (``files.written``), which names its file."""
+_TREES: Final = frozenset({"process_tree"})
+"""Paths of nested lists (nodes with ``children``): bounded by nodes, in tree order."""
+
+
+@dataclass(frozen=True)
+class ReportBounds:
+    """How much of each long list ``report.json`` shows: at most ``items`` entries and about
+    ``bytes`` of compact JSON (whichever comes first)."""
+
+    items: int = 200
+    bytes: int = 128 * 1024
+
+
+def part_path(name: str) -> str:
+    """The file of list ``name``, relative to the folder of ``report.json``."""
+    if PART_NAME.fullmatch(name) is None:
+        raise ValueError(f"not a report list path: {name!r}")
+    return f"{PARTS_DIR}/{name}.jsonl"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_line(value: Any) -> bytes:
+    """One value as a line of JSON (compact, UTF-8, every string valid Unicode)."""
+    if isinstance(value, BaseModel):
+        try:
+            return value.__pydantic_serializer__.to_json(value) + b"\n"
+        except PydanticSerializationError:
+            # A string that is not valid Unicode (an undecodable file name): made so.
+            value = value.model_dump(mode="json")
+    try:
+        return (_compact(value) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (_compact(_clean(value)) + "\n").encode("utf-8")
+
+
+def _expand(report: BaseModel, paths: Iterable[str]) -> list[str]:
+    """The paths, with ``section.*`` standing for every list or map in ``section``."""
+    found: dict[str, None] = {}
+    for path in paths:
+        if path.endswith(".*"):
+            section = _get(report, path[:-2].split("."))
+            if isinstance(section, BaseModel):
+                for key in type(section).model_fields:
+                    if isinstance(getattr(section, key), (list, dict)):
+                        found[f"{path[:-2]}.{key}"] = None
+        else:
+            found[path] = None
+    return [path for path in found if PART_NAME.fullmatch(path)]
+
+
+def _get(model: Any, keys: list[str]) -> Any:
+    for key in keys:
+        if not isinstance(model, BaseModel) or key not in type(model).model_fields:
+            return None
+        model = getattr(model, key)
+    return model
+
+
+def _with(model: BaseModel, keys: list[str], value: Any) -> BaseModel:
+    """A shallow copy of ``model`` with ``value`` at ``keys`` (copies made on the way down)."""
+    key = keys[0]
+    if len(keys) > 1:
+        value = _with(getattr(model, key), keys[1:], value)
+    return model.model_copy(update={key: value})
+
+
+def _prefix(lines: list[bytes], bounds: ReportBounds) -> int:
+    """How many of the first entries fit the bounds."""
+    budget = bounds.bytes
+    for count, line in enumerate(lines[: bounds.items]):
+        budget -= len(line)
+        if budget < 0:
+            return count
+    return min(len(lines), bounds.items)
+
+
+def _count_nodes(nodes: list[Any]) -> int:
+    total = 0
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        total += 1
+        stack.extend(node.children)
+    return total
+
+
+def _prune(nodes: list[Any], budget: list[int]) -> tuple[list[Any], bool]:
+    """Tree nodes (with ``children``) in tree order while ``budget`` ([nodes, bytes]) lasts;
+    a node whose children were not all kept is marked ``truncated``. Returns them and
+    whether any was left out."""
+    kept: list[Any] = []
+    for node in nodes:
+        own = node.model_copy(update={"children": []})
+        budget[0] -= 1
+        budget[1] -= len(_json_line(own))
+        if budget[0] < 0 or budget[1] < 0:
+            return kept, True
+        children, cut = _prune(node.children, budget)
+        own.children = children
+        if cut:
+            own.truncated = True
+        kept.append(own)
+        if cut:
+            return kept, True
+    return kept, False
+
+
+def _bound_one(value: Any, path: str, bounds: ReportBounds) -> tuple[Any, int, int, bytes] | None:
+    """(what report.json shows, total, shown, the file's text), or None if it fits whole."""
+    if path in _TREES and isinstance(value, list):
+        shown_tree, cut = _prune(value, [bounds.items, bounds.bytes])
+        if not cut:
+            return None
+        text = b"".join(_json_line(node) for node in value)
+        return shown_tree, _count_nodes(value), _count_nodes(shown_tree), text
+    if isinstance(value, list):
+        lines = [_json_line(item) for item in value]
+        shown = _prefix(lines, bounds)
+        if shown == len(value):
+            return None
+        return value[:shown], len(value), shown, b"".join(lines)
+    if isinstance(value, dict):
+        lines = [_json_line({"key": key, "value": item}) for key, item in value.items()]
+        shown = _prefix(lines, bounds)
+        if shown == len(lines):
+            return None
+        return dict(list(value.items())[:shown]), len(lines), shown, b"".join(lines)
+    return None
+
+
+def bound_report(
+    report: Report, paths: Iterable[str], bounds: ReportBounds | None = None
+) -> tuple[Report, dict[str, bytes]]:
+    """The report with its lists at ``paths`` (``files.written``, ``files.*``) cut to
+    ``bounds`` and a :attr:`Report.paged` entry for each list cut; and the text of the file
+    holding the whole of each (JSON Lines, by list path). ``report`` is left as it was."""
+    bounds = bounds or ReportBounds()
+    bounded = report.model_copy(update={"paged": dict(report.paged)})
+    parts: dict[str, bytes] = {}
+    for path in _expand(report, paths):
+        keys = path.split(".")
+        result = _bound_one(_get(report, keys), path, bounds)
+        if result is None:
+            continue
+        shown, total, count, text = result
+        bounded = cast(Report, _with(bounded, keys, shown))
+        parts[path] = text
+        bounded.paged[path] = ReportPart(
+            path=part_path(path), total=total, shown=count, bytes=len(text)
+        )
+    return bounded, parts
+
+
+def write_report_files(
+    report: Report,
+    out_dir: str | os.PathLike[str],
+    paths: Iterable[str],
+    bounds: ReportBounds | None = None,
+) -> dict[str, Any]:
+    """Write ``report.json`` (bounded, validated) and the files of its long lists into
+    ``out_dir``; files of lists no longer cut are removed. Returns what report.json holds."""
+    bounded, parts = bound_report(report, paths, bounds)
+    return write_bounded(bounded, parts, out_dir)
+
+
+def write_bounded(
+    bounded: Report, parts: Mapping[str, bytes], out_dir: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """Validate and write what :func:`bound_report` made: the files first, then report.json
+    (a reader never finds a report naming a file not there yet)."""
+    folder = Path(out_dir)
+    data = report_dict(bounded)
+    validate_report(data)
+    parts_dir = folder / PARTS_DIR
+    if parts:
+        parts_dir.mkdir(exist_ok=True)
+        for name, text in parts.items():
+            write_atomic(parts_dir / f"{name}.jsonl", text)
+    if parts_dir.is_dir() and not parts_dir.is_symlink():
+        for stale in parts_dir.glob("*.jsonl"):
+            if stale.name[: -len(".jsonl")] not in parts:
+                stale.unlink()
+    write_atomic(folder / "report.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return data
+
+
+def read_part(out_dir: str | os.PathLike[str], name: str) -> list[Any]:
+    """Every entry of list ``name`` from its file beside ``out_dir/report.json``."""
+    path = Path(out_dir) / part_path(name)
+    with path.open("r", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def full_report(out_dir: str | os.PathLike[str], keep_paged: bool = False) -> dict[str, Any]:
+    """``out_dir/report.json`` with each list it shows the start of read whole from its file:
+    the report as it was before it was bounded (``paged`` is dropped unless ``keep_paged``:
+    the HTML report links the files it names)."""
+    folder = Path(out_dir)
+    data: dict[str, Any] = json.loads((folder / "report.json").read_text("utf-8"))
+    paged = data.get("paged") if keep_paged else data.pop("paged", None)
+    if not isinstance(paged, dict):
+        return data
+    for name in paged:
+        keys = name.split(".")
+        parent: Any = data
+        for key in keys[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict):
+            continue
+        entries = read_part(folder, name)
+        if isinstance(parent.get(keys[-1]), dict):
+            parent[keys[-1]] = {entry["key"]: entry["value"] for entry in entries}
+        else:
+            parent[keys[-1]] = entries
+    return data
 
 
 @lru_cache(maxsize=1)
@@ -203,14 +459,48 @@ def report_errors(data: Mapping[str, Any]) -> list[str]:
     return found
 
 
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "aasee"
+
+
 @lru_cache(maxsize=1)
 def _compiled_validator() -> Callable[[Any], Any]:
+    """The report schema compiled to Python by fastjsonschema.
+
+    Generating and compiling that code takes a good part of a second; its code object is kept
+    in the user's cache (``$XDG_CACHE_HOME/aasee``, private to the user, named by a digest of
+    the schema, fastjsonschema's and Python's versions), so that each later process loads it
+    in about a millisecond. Without a usable cache it is compiled every time.
+    """
+    import marshal
+    import sys
+
     import fastjsonschema
 
     # fastjsonschema knows drafts up to 7; the schema uses no keyword newer than that, and
     # the jsonschema (2020-12) check below is the authority whenever this one objects.
     schema = dict(load_schema(), **{"$schema": "http://json-schema.org/draft-07/schema#"})
-    validator: Callable[[Any], Any] = fastjsonschema.compile(schema)
+    identity = json.dumps([schema, fastjsonschema.VERSION, sys.version], sort_keys=True)
+    cached = _cache_dir() / f"report-validator-{hashlib.sha256(identity.encode()).hexdigest()}"
+    namespace: dict[str, Any] = {}
+    try:
+        code = marshal.loads(cached.read_bytes())
+        exec(code, namespace)  # our own compiled schema, kept private
+    except (OSError, ValueError, EOFError, TypeError):
+        source = fastjsonschema.compile_to_code(schema)
+        code = compile(source, "<report schema validator>", "exec")
+        namespace = {}
+        exec(code, namespace)  # generated from our own schema
+        try:
+            cached.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_atomic(cached, marshal.dumps(code))
+        except OSError as exc:
+            logger.info("report validator not cached: %s", exc)
+    name = next(
+        key for key, value in namespace.items() if key.startswith("validate") and callable(value)
+    )
+    validator: Callable[[Any], Any] = namespace[name]
     return validator
 
 

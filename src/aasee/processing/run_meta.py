@@ -69,6 +69,7 @@ class RunMeta(StrictModel):
     sample_arch: str | None = None
     executed: bool = True
     not_executed_reason: str | None = None
+    tracer_protection: str | None = None
 
 
 def write_run_meta(meta: RunMeta, out_dir: Path) -> Path:

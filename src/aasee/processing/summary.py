@@ -9,6 +9,8 @@ markup, so a renderer such as rich must print them with markup disabled.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aasee.arch import DEFAULT_ARCH
 
 from .guest_abi import native_abi
@@ -35,11 +37,32 @@ PSEUDO_DEVICES = frozenset(
 """Writes to these are noise at a glance (shell redirections); the report keeps them."""
 
 
-def _bounded(lines: list[str], total: int | None = None) -> list[str]:
-    total = len(lines) if total is None else total
-    if total > MAX_ITEMS:
-        return lines[:MAX_ITEMS] + [f"… and {total - MAX_ITEMS} more"]
-    return lines
+def _bounded(lines: list[str], unseen: int = 0, part: str | None = None) -> list[str]:
+    """At most ``MAX_ITEMS`` lines; then how many more there are (``unseen``: entries of a
+    list report.json shows the start of, kept whole in file ``part``)."""
+    shown = lines[:MAX_ITEMS]
+    more = len(lines) - len(shown) + unseen
+    if more > 0:
+        shown.append(f"… and {more} more" + (f" (all in {part})" if part else ""))
+    return shown
+
+
+def _unseen(report: Report, *names: str) -> tuple[int, str | None]:
+    """Entries of the lists ``names`` that report.json cut and this report does not hold,
+    and the file of the first of them that was cut."""
+    unseen = 0
+    path = None
+    for name in names:
+        part = report.paged.get(name)
+        if part is None:
+            continue
+        value: Any = report
+        for key in name.split("."):
+            value = getattr(value, key, None)
+        present = len(value) if isinstance(value, (list, dict)) else 0
+        unseen += max(part.total - present, 0)
+        path = path or part.path
+    return unseen, path
 
 
 def _argv(argv: list[str], truncated: bool) -> str:
@@ -81,7 +104,9 @@ def _process_lines(report: Report) -> list[str]:
             line += "  (deeper descendants not shown)"
         lines.append(line)
         stack.extend((child, depth + 1) for child in reversed(node.children))
-    return _bounded(lines)
+    part = report.paged.get("process_tree")
+    unseen = max(part.total - len(lines), 0) if part is not None else 0
+    return _bounded(lines, unseen, part.path if part is not None else None)
 
 
 def _failed(ok: bool | None, error: str | None) -> str:
@@ -162,6 +187,21 @@ def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
     ]
     if signatures:
         sections.append(("Signatures", _bounded(signatures)))
+    lists = {
+        "Files written": ("files.written",),
+        "Files deleted": ("files.deleted",),
+        "Files renamed": ("files.renamed",),
+        "Permissions changed": ("files.chmod",),
+        "Links created": ("files.links",),
+        "Dropped files collected": ("dropped",),
+        "Network": ("network.connections", "network.udp", "network.binds", "network.dns"),
+        "Network traffic (host-side capture)": (
+            "network.dns_traffic",
+            "network.http",
+            "network.tls",
+        ),
+        "Debugger checks": ("syscalls.ptrace",),
+    }
     sections.append(("Processes", _process_lines(report)))
 
     written = [
@@ -238,8 +278,9 @@ def summary_sections(report: Report) -> list[tuple[str, list[str]]]:
         ("Debugger checks", anti),
         ("Warnings", [printable(e, 300) for e in report.errors]),
     ):
-        if lines:
-            sections.append((title, _bounded(lines)))
+        unseen, part = _unseen(report, *lists.get(title, ()))
+        if lines or unseen:
+            sections.append((title, _bounded(lines, unseen, part)))
     return sections
 
 

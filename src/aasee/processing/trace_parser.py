@@ -14,27 +14,45 @@ Line format (``record-tgid`` on, ``trace_clock`` mono)::
 A known event may come as ``<event>__<suffix>``: a second probe for the same event through
 another syscall ABI (``argv__i386``, ``chmod__i386`` on the x86-64 guest). Its fields are the
 event's; the suffix is kept on the record as :attr:`TraceEvent.variant`.
+
+Most of a trace is the same few header and event texts with a new timestamp each time: a
+valid header (comm to flags) and a recurring event text are parsed once and remembered
+(bounded), each line then costs two searches, two lookups and a timestamp check. Whatever
+the remembered parts do not cover goes through the general per-line code, with the same
+result (``tests/unit/processing/test_fast_paths.py`` compares the two on random traces).
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 __all__ = [
     "EVENT_FIELDS",
     "MAX_LINE",
+    "NO_HEAD",
+    "SYS_ENTER",
+    "SYS_EXIT",
+    "TS_MATCH",
+    "Head",
+    "Known",
     "MalformedRecord",
+    "SysBody",
+    "SysRecord",
     "TraceEvent",
     "TraceParser",
     "TraceStats",
     "parse_fields",
     "parse_trace",
+    "read_trace_chunks",
     "read_trace_lines",
     "split_variant",
+    "sys_event",
 ]
 
 MAX_LINE: Final = 64 * 1024
@@ -311,6 +329,65 @@ def parse_fields(text: str, spec: Spec) -> dict[str, str | None]:
     return out
 
 
+def _shape(spec: Spec) -> _Shape | None:
+    """One pattern for the usual text of an event with at most one string field (no field
+    ``(fault)``, strings quoted), and the names of its groups in :func:`parse_fields`' order.
+
+    Where it matches, :func:`parse_fields` gives the same fields: with one string, the simple
+    fields around it are the tokens at either end, and the string is all that lies between.
+    Where it does not, :func:`parse_fields` decides.
+    """
+    if sum(kind not in _SIMPLE for _, kind in spec) > 1:
+        return None
+    parts = []
+    for name, kind in spec:
+        value = {
+            INT: r"(-?\d{1,20})",
+            HEX: r"(0x[0-9a-fA-F]{1,16})",
+            STR: r'"(.*)"',
+            TEXT: r"(.*)",
+        }[kind]
+        parts.append(re.escape(name) + "=" + value)
+    hi = len(spec)
+    while hi > 0 and spec[hi - 1][1] in _SIMPLE:
+        hi -= 1
+    lo = 0
+    while lo < hi and spec[lo][1] in _SIMPLE:
+        lo += 1
+    # parse_fields fills its dict from the right end inwards, then from the left; the groups
+    # come in print order.
+    order = tuple(name for name, _ in reversed(spec[hi:])) + tuple(name for name, _ in spec[:hi])
+    printed = [name for name, _ in spec]
+    pick = operator.itemgetter(*(printed.index(name) for name in order))
+    pattern = re.compile(" ".join(parts), re.ASCII | re.DOTALL)
+    return pattern, order, pick
+
+
+_Shape = tuple["re.Pattern[str]", tuple[str, ...], "operator.itemgetter[Any]"]
+_SHAPES: Final[dict[str, _Shape]] = {
+    name: shape for name, spec in EVENT_FIELDS.items() if (shape := _shape(spec)) is not None
+}
+# The same on the line's bytes, from the event's body on, probe first where the event has one:
+# as _body reads it, the probe runs to the first ")" and one character follows it. Where the
+# bytes match, the decoded text matches with the same fields (fields and separators are ASCII
+# and text decoded with escapes adds no ")", quote, space or "0x" to them).
+_BodyShape = tuple["re.Pattern[bytes]", bool, tuple[tuple[str, int], ...]]
+"""(pattern, whether group 1 is the probe, (field, group) in parse_fields' order)."""
+
+
+def _body_shape(name: str, shape: _Shape) -> _BodyShape:
+    probed = name not in _TRACEPOINTS
+    prefix = rb"\(([^)]*)\)(?s:.)" if probed else b""
+    printed = [field for field, _ in EVENT_FIELDS[name]]
+    order = tuple((field, printed.index(field) + 1 + probed) for field in shape[1])
+    pattern = re.compile(prefix + shape[0].pattern.encode("ascii"), re.ASCII | re.DOTALL)
+    return pattern, probed, order
+
+
+_BODY_SHAPES: Final[dict[str, _BodyShape]] = {
+    name: _body_shape(name, shape) for name, shape in _SHAPES.items()
+}
+
 # Process names repeat on nearly every line; decoding each distinct one once saves time.
 _COMM_CACHE: dict[bytes, str] = {}
 _COMM_CACHE_MAX: Final = 4096
@@ -400,7 +477,106 @@ def _body(event: str, body: str) -> tuple[str | None, dict[str, str | None]]:
         fields = parse_fields(body[space + 1 :], spec)
         fields[lead[0]] = value
         return probe, fields
+    shape = _SHAPES.get(event)
+    if shape is not None:
+        pattern, names, pick = shape
+        match = pattern.fullmatch(body)
+        if match is not None:
+            values = pick(match.groups())
+            if len(names) == 1:
+                return probe, {names[0]: values}
+            return probe, dict(zip(names, values, strict=True))
     return probe, parse_fields(body, spec)
+
+
+# --- the fast path -------------------------------------------------------------------------
+# Most of a trace is the same few header and event texts over and over, with a new timestamp
+# each time. A line is cut, with two searches, into its header (comm to flags), timestamp and
+# tail (": <event>: <fields>"); a header and a tail are each validated (and parsed) once and
+# remembered. The cut and the checks are those of the whole-line patterns above: the header
+# pattern is _FIXED_HEADER's up to the timestamp, the timestamp is checked on every line, and
+# an event name cannot begin with a digit, so a line whose parts are valid is a valid line
+# parsed exactly as the whole-line patterns parse it. Anything else (the parts not known valid,
+# a record being joined, an over-long line, a line ending in a line break) takes the general
+# path above, which counts and reports it.
+_HEAD = re.compile(
+    rb"(.{16})-(\d{1,10}) +\( *(\d{1,10}|-+)\) +\[(\d{1,6})\] +(?:[^ \[\]]{1,16} +)?",
+    re.ASCII | re.DOTALL,
+)
+_TS = re.compile(rb"\d{1,12}\.\d{1,9}", re.ASCII)
+TS_MATCH: Final = _TS.fullmatch
+"""``TS_MATCH(line, start, end)``: whether ``line[start:end]`` is a valid timestamp."""
+_EVENT_NAME = re.compile(rb"[A-Za-z_]\w{0,63}", re.ASCII)
+_CACHE_MAX: Final = 4096
+_HEAD_MAX: Final = 160
+_TAIL_MAX: Final = 400
+# The fast path needs room for a remembered header and tail plus a timestamp in a line.
+_FAST_MIN_LINE: Final = 1024
+# Events whose text recurs: remembered after their first occurrence. Others (paths, argv,
+# child pids) are parsed each time.
+_RETURNS: Final = frozenset({"open_r", "connect_r", "unlink_r", "rename_r"})
+_RECURRING: Final = _RETURNS | {"exit"}
+
+Head = tuple[str, int, int | None, int]
+"""(comm, pid, tgid, cpu) of a record header."""
+NO_HEAD: Final[Head] = ("", -1, None, -1)
+"""What :attr:`TraceParser.heads` holds for a text that is not a valid header."""
+_NO_NAME: Final[tuple[str, str | None]] = ("", None)
+
+SYS_ENTER: Final = 0
+SYS_EXIT: Final = 1
+
+SysBody = tuple[int, int, int | str, str, str]
+"""(SYS_ENTER, nr, args text, nr text, args text) or (SYS_EXIT, nr, ret, nr text, ret text)."""
+SysRecord = tuple[Head, bytes, SysBody]
+"""A raw syscall record as :meth:`TraceParser.records` gives it: header, timestamp text, body."""
+
+
+def sys_event(record: SysRecord) -> TraceEvent:
+    """The :class:`TraceEvent` of a raw syscall record."""
+    (comm, pid, tgid, cpu), ts, body = record
+    if body[0] == SYS_ENTER:
+        return TraceEvent(
+            comm, pid, tgid, cpu, float(ts), "sys_enter", {"nr": body[3], "args": body[4]}
+        )
+    return TraceEvent(comm, pid, tgid, cpu, float(ts), "sys_exit", {"nr": body[3], "ret": body[4]})
+
+
+def _sys_body(name: str, body: bytes) -> SysBody | None:
+    if name == "sys_enter":
+        enter = _SYS_ENTER_BYTES.fullmatch(body)
+        if enter is None:
+            return None
+        nr, args = enter[1].decode(), enter[2].decode()
+        return (SYS_ENTER, int(nr), args, nr, args)
+    leave = _SYS_EXIT_BYTES.fullmatch(body)
+    if leave is None:
+        return None
+    nr, ret = leave[1].decode(), leave[2].decode()
+    return (SYS_EXIT, int(nr), int(ret), nr, ret)
+
+
+@dataclass(slots=True, frozen=True)
+class Known:
+    """A remembered event tail other than a raw syscall's (its fields are copied into each
+    event made from it). ``ret`` is the value of a return probe (``*_r``) event."""
+
+    name: str
+    probe: str | None
+    fields: dict[str, str | None]
+    variant: str | None
+    ret: int | None = None
+
+    def event(self, head: Head, ts: float) -> TraceEvent:
+        return TraceEvent(
+            head[0], head[1], head[2], head[3], ts, self.name, dict(self.fields), self.probe,
+            self.variant,
+        )  # fmt: skip
+
+
+_SYS_ENTER_BYTES = re.compile(_SYS_ENTER.pattern.encode(), re.ASCII)
+_SYS_EXIT_BYTES = re.compile(_SYS_EXIT.pattern.encode(), re.ASCII)
+_SYS_NAMES: Final = frozenset({"sys_enter", "sys_exit"})
 
 
 class TraceParser:
@@ -412,86 +588,264 @@ class TraceParser:
     that is what a sample forging trace lines through a file name produces, and refusing to
     merge a plausible record into a string means forged text can add lines but never hide
     genuine ones.
+
+    :attr:`stats` are complete once the lines are consumed (or the iteration is closed).
+    A loop of its own over lines may take the remembered records itself (as
+    :meth:`records` does: a header in :attr:`heads`, a valid timestamp, a tail in
+    :attr:`tails`), hand every other line to :meth:`line`, and report its counts with
+    :meth:`count` and the end of the lines with :meth:`end`.
     """
 
     def __init__(self, max_line: int = MAX_LINE) -> None:
         self.max_line = max_line
         self.stats = TraceStats()
+        self.fast = max_line >= _FAST_MIN_LINE
+        """Whether the remembered parts may be used (room for them within ``max_line``)."""
+        self.heads: dict[bytes, Head] = {}
+        """Header text -> parsed header (:data:`NO_HEAD`: not a valid header)."""
+        self.tails: dict[bytes, SysBody | Known] = {}
+        """Tail text (from the ``": "`` after the timestamp) -> its parsed body."""
+        self._names: dict[bytes, tuple[str, str | None]] = {}
+        self.pending: TraceEvent | None = None
+        """A record whose text continues on the next line (a string held a line break)."""
+        self._pending_body = ""
 
     def parse(self, lines: Iterable[bytes]) -> Iterator[TraceEvent]:
+        """The events of ``lines``, in order."""
+        for record in self.records(lines):
+            yield record if isinstance(record, TraceEvent) else sys_event(record)
+
+    def records(self, lines: Iterable[bytes]) -> Generator[TraceEvent | SysRecord, None, None]:
+        """Like :meth:`parse`, but a raw syscall record comes as a :data:`SysRecord` tuple
+        (no event object is built for the bulk of a trace)."""
+        heads, tails, ts_ok = self.heads, self.tails, TS_MATCH
+        fast = self.fast
+        count = enters = exits = others = 0
+        try:
+            for raw in lines:
+                count += 1
+                if fast and self.pending is None:
+                    e = raw.find(b": ", 16)
+                    if e > 0:
+                        s = raw.rfind(b" ", 0, e) + 1
+                        key = raw[:s]
+                        head = heads.get(key)
+                        if head is None:
+                            head = self.head_of(key)
+                        if head is not NO_HEAD and ts_ok(raw, s, e) is not None:
+                            body = tails.get(raw[e:])
+                            if body is not None:
+                                if type(body) is tuple:
+                                    if body[0] == SYS_ENTER:
+                                        enters += 1
+                                    else:
+                                        exits += 1
+                                    yield (head, raw[s:e], body)
+                                else:
+                                    known: Known = body  # type: ignore[assignment]
+                                    others += 1
+                                    self.stats.by_event[known.name] += 1
+                                    yield known.event(head, float(raw[s:e]))
+                                continue
+                record = self.line(raw)
+                if record is not None:
+                    yield record
+            self.end()
+        finally:
+            self.count(count, enters, exits, others)
+
+    def count(self, lines: int, enters: int = 0, exits: int = 0, others: int = 0) -> None:
+        """Add what a loop of its own counted: lines read, remembered records taken (raw
+        syscall entries and exits, other events already counted by name)."""
+        stats = self.stats
+        stats.lines += lines
+        stats.parsed += enters + exits + others
+        by_event = stats.by_event
+        if enters:
+            by_event["sys_enter"] = by_event.get("sys_enter", 0) + enters
+        if exits:
+            by_event["sys_exit"] = by_event.get("sys_exit", 0) + exits
+
+    def end(self) -> None:
+        """The lines are over: a record still waiting for its continuation is malformed."""
+        if self.pending is not None:
+            self.stats.malformed += 1
+            self.pending = None
+
+    def head_of(self, key: bytes) -> Head:
+        """Parse and remember a header text (the line up to its timestamp)."""
+        heads = self.heads
+        if len(heads) >= _CACHE_MAX:
+            heads.clear()
+        head = NO_HEAD
+        if len(key) <= _HEAD_MAX:
+            match = _HEAD.fullmatch(key)
+            if match is not None:
+                comm, pid, tgid, cpu = match.groups()
+                head = (_comm(comm), int(pid), int(tgid) if tgid[0] != 0x2D else None, int(cpu))
+        heads[key] = head
+        return head
+
+    def _name_of(self, raw: bytes) -> tuple[str, str | None]:
+        names = self._names
+        if len(names) >= _CACHE_MAX:
+            names.clear()
+        found = _NO_NAME
+        if _EVENT_NAME.fullmatch(raw) is not None:
+            name = raw.decode("ascii")
+            found = split_variant(name) if "__" in name else (name, None)
+        names[raw] = found
+        return found
+
+    def line(self, raw: bytes) -> TraceEvent | SysRecord | None:
+        """The record of one line (None: none, or not yet: a continuation may follow),
+        counted in :attr:`stats` except for the line itself."""
+        if self.fast and self.pending is None:
+            e = raw.find(b": ", 16)
+            if e > 0:
+                s = raw.rfind(b" ", 0, e) + 1
+                key = raw[:s]
+                head = self.heads.get(key)
+                if head is None:
+                    head = self.head_of(key)
+                if head is not NO_HEAD and TS_MATCH(raw, s, e) is not None:
+                    return self.uncached(raw, e, s, head)
+        return self._general(raw)
+
+    def uncached(self, raw: bytes, e: int, s: int, head: Head) -> TraceEvent | SysRecord | None:
+        """:meth:`line` for a line whose header ``raw[:s]`` is ``head``, with a valid
+        timestamp ``raw[s:e]`` and a tail ``raw[e:]`` not remembered (yet)."""
+        record = self._fast_tail(raw, e, s, head)
+        return record if record is not None else self._general(raw)
+
+    def _fast_tail(self, raw: bytes, e: int, s: int, head: Head) -> TraceEvent | SysRecord | None:
+        """The record of a line with a valid header and timestamp whose tail is not known yet,
+        counted and its tail remembered if it recurs; None sends it to the general path."""
+        if len(raw) > self.max_line or raw[-1] in (10, 13):
+            return None
+        colon = raw.find(b":", e + 2)
+        if colon < 0:
+            return None
+        found = self._names.get(raw[e + 2 : colon])
+        if found is None:
+            found = self._name_of(raw[e + 2 : colon])
+        if found is _NO_NAME:
+            return None
+        name, variant = found
+        spaced = raw[colon + 1 : colon + 2] == b" "
+        start = colon + 2 if spaced else colon + 1
+        stats = self.stats
+        if name in _SYS_NAMES:
+            sys_body = _sys_body(name, raw[start:])
+            if sys_body is None:
+                return None
+            if len(raw) - e <= _TAIL_MAX:
+                self._remember(raw[e:], sys_body)
+            stats.parsed += 1
+            stats.by_event[name] = stats.by_event.get(name, 0) + 1
+            return (head, raw[s:e], sys_body)
+        body_shape = _BODY_SHAPES.get(name) if spaced else None
+        match = body_shape[0].fullmatch(raw, start) if body_shape is not None else None
+        if match is not None:
+            _, probed, order = body_shape  # type: ignore[misc]
+            probe = match[1].decode("utf-8", "backslashreplace") if probed else None
+            fields: dict[str, str | None] = {
+                field: match[group].decode("utf-8", "backslashreplace") for field, group in order
+            }
+        else:
+            try:
+                probe, fields = _body(name, raw[start:].decode("utf-8", "backslashreplace"))
+            except MalformedRecord:
+                return None
+        if name in _RECURRING and len(raw) - e <= _TAIL_MAX:
+            ret = None
+            if name in _RETURNS:
+                value = fields.get("ret")
+                ret = 0 if value is None else int(value)
+            self._remember(raw[e:], Known(name, probe, dict(fields), variant, ret))
+        stats.parsed += 1
+        stats.by_event[name] = stats.by_event.get(name, 0) + 1
+        return TraceEvent(
+            head[0], head[1], head[2], head[3], float(raw[s:e]), name, fields, probe, variant
+        )
+
+    def _remember(self, tail: bytes, body: SysBody | Known) -> None:
+        tails = self.tails
+        if len(tails) >= _CACHE_MAX:
+            tails.clear()
+        tails[tail] = body
+
+    def _general(self, raw: bytes) -> TraceEvent | None:
+        """Any line, counted and reported one by one."""
         stats = self.stats
         by_event = stats.by_event
         max_line = self.max_line
-        pending: TraceEvent | None = None
-        pending_body = ""
-        for raw in lines:
-            stats.lines += 1
-            if len(raw) > max_line + 2 or len(raw := raw.rstrip(b"\r\n")) > max_line:
-                stats.too_long += 1
-                if pending is not None:
-                    # Its continuation is lost: joining around the gap would invent a string.
-                    stats.malformed += 1
-                    pending = None
-                continue
-            if pending is None and (fast := _SYSCALL_LINE.fullmatch(raw)) is not None:
-                comm, pid, tgid, cpu, ts, exit_nr, ret, enter_nr, args = fast.groups()
-                if exit_nr is not None:
-                    name, fields = "sys_exit", {"nr": exit_nr.decode(), "ret": ret.decode()}
-                else:
-                    name, fields = "sys_enter", {"nr": enter_nr.decode(), "args": args.decode()}
-                stats.parsed += 1
-                by_event[name] = by_event.get(name, 0) + 1
-                yield TraceEvent(
-                    _comm(comm),
-                    int(pid),
-                    int(tgid) if tgid[0] != 0x2D else None,
-                    int(cpu),
-                    float(ts),
-                    name,
-                    fields,
-                )
-                continue
-            parsed = _head(raw)
-            if parsed is None:
-                if pending is None:
-                    stripped = raw.strip()
-                    if not stripped:
-                        stats.blank += 1
-                    elif stripped[:1] == b"#":
-                        stats.comments += 1
-                    else:
-                        stats.garbage += 1
-                    continue
-                # A continuation: the previous record's string held a line break.
-                event, body = pending, pending_body + "\n" + raw.decode("utf-8", "backslashreplace")
-                pending = None
-                joined = True
+        pending = self.pending
+        if len(raw) > max_line + 2 or len(raw := raw.rstrip(b"\r\n")) > max_line:
+            stats.too_long += 1
+            if pending is not None:
+                # Its continuation is lost: joining around the gap would invent a string.
+                stats.malformed += 1
+                self.pending = None
+            return None
+        if pending is None and (quick := _SYSCALL_LINE.fullmatch(raw)) is not None:
+            comm, pid, tgid, cpu, ts, exit_nr, ret, enter_nr, args = quick.groups()
+            if exit_nr is not None:
+                name, fields = "sys_exit", {"nr": exit_nr.decode(), "ret": ret.decode()}
             else:
-                if pending is not None:
-                    stats.interrupted += 1
-                    stats.malformed += 1
-                    pending = None
-                event, body = parsed
-                joined = False
-            try:
-                event.probe, event.fields = _body(event.event, body)
-            except MalformedRecord:
-                if event.event in _MULTILINE and len(body) <= max_line:
-                    pending, pending_body = event, body
-                else:
-                    stats.malformed += 1
-                continue
-            if joined:
-                stats.joined += 1
+                name, fields = "sys_enter", {"nr": enter_nr.decode(), "args": args.decode()}
             stats.parsed += 1
-            by_event[event.event] = by_event.get(event.event, 0) + 1
-            yield event
-        if pending is not None:
-            stats.malformed += 1
+            by_event[name] = by_event.get(name, 0) + 1
+            return TraceEvent(
+                _comm(comm),
+                int(pid),
+                int(tgid) if tgid[0] != 0x2D else None,
+                int(cpu),
+                float(ts),
+                name,
+                fields,
+            )
+        parsed = _head(raw)
+        if parsed is None:
+            if pending is None:
+                stripped = raw.strip()
+                if not stripped:
+                    stats.blank += 1
+                elif stripped[:1] == b"#":
+                    stats.comments += 1
+                else:
+                    stats.garbage += 1
+                return None
+            # A continuation: the previous record's string held a line break.
+            event = pending
+            body = self._pending_body + "\n" + raw.decode("utf-8", "backslashreplace")
+            self.pending = None
+            joined = True
+        else:
+            if pending is not None:
+                stats.interrupted += 1
+                stats.malformed += 1
+                self.pending = None
+            event, body = parsed
+            joined = False
+        try:
+            event.probe, event.fields = _body(event.event, body)
+        except MalformedRecord:
+            if event.event in _MULTILINE and len(body) <= max_line:
+                self.pending, self._pending_body = event, body
+            else:
+                stats.malformed += 1
+            return None
+        if joined:
+            stats.joined += 1
+        stats.parsed += 1
+        by_event[event.event] = by_event.get(event.event, 0) + 1
+        return event
 
 
 def parse_trace(lines: Iterable[bytes], stats: TraceStats | None = None) -> Iterator[TraceEvent]:
-    """Parse trace lines lazily; if ``stats`` is given it is filled in as lines are consumed."""
+    """Parse trace lines lazily; if ``stats`` is given it is complete once the lines are
+    consumed (or the iteration is closed)."""
     parser = TraceParser()
     if stats is not None:
         parser.stats = stats
@@ -504,8 +858,16 @@ def read_trace_lines(
     """Stream the lines of a trace (without their newline), holding one bounded chunk.
 
     An over-long line is yielded cut to ``max_line + 3`` bytes (so the parser counts it as
-    too long) and the rest of it is discarded while reading.
+    too long) and the rest of it is discarded while reading. The file is opened when the
+    first line is asked for.
     """
+    return itertools.chain.from_iterable(read_trace_chunks(source, max_line))
+
+
+def read_trace_chunks(
+    source: str | os.PathLike[str] | BinaryIO, max_line: int = MAX_LINE
+) -> Iterator[list[bytes]]:
+    """The lines of :func:`read_trace_lines`, a list per chunk read."""
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as handle:
             yield from _chunked_lines(handle, max_line)
@@ -513,7 +875,7 @@ def read_trace_lines(
         yield from _chunked_lines(source, max_line)
 
 
-def _chunked_lines(handle: BinaryIO, max_line: int) -> Iterator[bytes]:
+def _chunked_lines(handle: BinaryIO, max_line: int) -> Iterator[list[bytes]]:
     # Splitting large chunks in C is several times faster than readline() per line.
     limit = max_line + 3
     carry = b""
@@ -521,21 +883,22 @@ def _chunked_lines(handle: BinaryIO, max_line: int) -> Iterator[bytes]:
     while chunk := handle.read(_READ_CHUNK):
         lines = chunk.split(b"\n")
         tail = lines.pop()
-        for index, line in enumerate(lines):
-            if index == 0:
-                if skipping:
-                    skipping = False
-                    continue
-                line = carry + line
-                carry = b""
-            yield line if len(line) <= limit else line[:limit]
         if lines:
+            if skipping:
+                skipping = False
+                del lines[0]
+            else:
+                lines[0] = carry + lines[0]
             carry = tail
         elif not skipping:
             carry += tail
+        if lines and max(map(len, lines)) > limit:
+            lines = [line if len(line) <= limit else line[:limit] for line in lines]
         if not skipping and len(carry) > limit:
-            yield carry[:limit]
+            lines.append(carry[:limit])
             carry = b""
             skipping = True
+        if lines:
+            yield lines
     if carry and not skipping:
-        yield carry
+        yield [carry]

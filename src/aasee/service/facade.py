@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aasee.arch import route_elf
 from aasee.images.store import ImageError, list_images
+from aasee.processing.report import PART_NAME, part_path
 from aasee.processing.signatures.models import VERDICTS
 from aasee.service import lifecycle, tokens
 from aasee.service.db import Database, DatabaseError, ensure_schema, storable
@@ -60,13 +61,13 @@ ARTEFACTS: dict[str, str] = {
     "stderr": "stderr.txt",
     "log": "analysis.log",
     "run": "run.json",
-    "memory": "memory.dump",
+    "memory": "memory.tar",  # memory/: the dumps (ELF cores, gzipped) and their manifest
     "dropped": "dropped.tar",
     "screenshots": "screenshots.tar",
     "disk_diff": "disk_diff.json",
     "sample": "sample.bin",
 }
-ZIPPED = {"dropped", "screenshots", "sample"}
+ZIPPED = {"dropped", "screenshots", "memory", "sample"}
 
 
 SubmitOptions = AnalysisOptions
@@ -389,6 +390,18 @@ class TaskService:
             return None
         try:
             return self.storage.get_bytes(f"{task_prefix(task_id)}/report.{kind}", MAX_REPORT_BYTES)
+        except ObjectMissing:
+            return None
+
+    def report_part(self, task_id: str, name: str) -> Iterator[bytes] | None:
+        """The file holding the whole of report list ``name`` (``files.written``: JSON Lines),
+        for a list the report shows only the start of; None if the task has none such."""
+        if PART_NAME.fullmatch(name) is None:
+            raise ValueError(f"not a report list: {name!r}")
+        if self.get(task_id) is None:
+            return None
+        try:
+            return self.storage.chunks(f"{task_prefix(task_id)}/{part_path(name)}")
         except ObjectMissing:
             return None
 

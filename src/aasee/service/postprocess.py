@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aasee.processing.report import PARTS_DIR
 from aasee.processing.signatures.models import VERDICTS
 from aasee.service import lifecycle
 from aasee.service.db import Database
@@ -62,6 +63,16 @@ class PostprocessWorker(QueueWorker):
         self.images: list[str] = []
         self._last_beat = 0.0
 
+    def _store_parts(self, prefix: str, out_dir: Path) -> None:
+        """The files of the report's long lists (``report/*.jsonl``), stored before the report
+        naming them; those of an earlier processing of the task go first."""
+        self.storage.delete_prefix(f"{prefix}/{PARTS_DIR}")
+        folder = out_dir / PARTS_DIR
+        if folder.is_dir() and not folder.is_symlink():
+            for part in sorted(folder.glob("*.jsonl")):
+                if part.is_file() and not part.is_symlink():
+                    self.storage.put_file(f"{prefix}/{PARTS_DIR}/{part.name}", part)
+
     def _dequeue(self, wait: float) -> str | None:
         return self.queues.postprocess.dequeue(wait=wait)
 
@@ -84,6 +95,7 @@ class PostprocessWorker(QueueWorker):
                 self.storage.get_tree(f"{prefix}/raw", out_dir)
                 self.storage.download(f"{prefix}/sample.bin", out_dir / "sample.bin")
                 report = self.process(out_dir)
+                self._store_parts(prefix, out_dir)
                 for name in REPORTS:
                     if (out_dir / name).is_file():
                         self.storage.put_file(f"{prefix}/{name}", out_dir / name)

@@ -7,8 +7,9 @@ data. Sync handlers run in FastAPI's thread pool, so a slow database never block
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -37,6 +38,16 @@ State = Annotated[WebState, Depends(web_state)]
 TaskId = Annotated[str, Path(min_length=1, max_length=64, description="The task id.")]
 Status = Literal["pending", "starting_vm", "running", "postprocessing", "reported", "failed"]
 VerdictName = Literal["benign", "suspicious", "malicious", "not executed"]
+MAX_PART_PAGE = 1000
+PartName = Annotated[
+    str,
+    Path(
+        max_length=80,
+        pattern=r"^[a-z_]+(\.[a-z_]+)*(\.jsonl)?$",
+        description="A list of the report by its path (files.written, processes...), as the "
+        "report's 'paged' section names it.",
+    ),
+]
 ArtefactName = Annotated[
     str,
     Path(max_length=32, description="One of: " + ", ".join(ARTEFACTS)),
@@ -74,6 +85,11 @@ SUBMIT_BODY: dict[str, Any] = {
                     "stop_on_exit": {"type": "boolean"},
                     "raw_syscalls": {"type": "boolean"},
                     "boot_timeout": {"type": "number"},
+                    "display": {
+                        "type": "boolean",
+                        "description": "A VGA display showing the guest's console (x86), "
+                        "for screenshots.",
+                    },
                     "force": {
                         "type": "boolean",
                         "description": "Analyse again even if this sample with these options "
@@ -282,6 +298,81 @@ def report_html(state: State, task_id: TaskId) -> Response:
             "Content-Disposition": "inline",
         },
     )
+
+
+class ReportPartPage(BaseModel):
+    part: str
+    offset: int
+    limit: int
+    total: int
+    """Entries in the whole list."""
+    items: list[Any]
+
+
+def _part_page(chunks: Iterator[bytes], offset: int, limit: int) -> tuple[list[Any], int]:
+    """Entries ``offset`` to ``offset + limit`` of a JSON Lines stream, and how many it holds."""
+    items: list[Any] = []
+    total = 0
+    rest = b""
+    for chunk in chunks:
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            if line.strip():
+                if offset <= total < offset + limit:
+                    items.append(json.loads(line))
+                total += 1
+    if rest.strip():
+        if offset <= total < offset + limit:
+            items.append(json.loads(rest))
+        total += 1
+    return items, total
+
+
+@router.get(
+    "/tasks/{task_id}/report/{part}",
+    tags=["results"],
+    summary="A long list of the report, whole",
+    responses={
+        200: {"content": {"application/x-ndjson": {}, "application/json": {}}},
+        404: {"description": "No such task, or the report shows that list whole."},
+    },
+)
+def report_part(
+    state: State,
+    task_id: TaskId,
+    part: PartName,
+    offset: Annotated[
+        int | None,
+        Query(ge=0, le=100_000_000, description="Return one page from this entry, as JSON."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PART_PAGE)] = 200,
+) -> Response:
+    """A list report.json shows only the start of (its ``paged`` section names them, e.g.
+    ``files.written``, ``processes``, ``process_tree``), whole: JSON Lines, one entry per
+    line in report order (a map's entries as ``{"key", "value"}``). With ``offset``, one
+    page of it as JSON (``items`` with the ``total``)."""
+    name = part.removesuffix(".jsonl")
+    task = _task_or_404(state, task_id)
+    try:
+        chunks = state.service.report_part(task_id, name)
+    except ValueError:
+        chunks = None
+    if chunks is None:
+        raise HTTPException(
+            404,
+            detail=f"task {task_id} ({task.status}) has no report list {name!r} kept apart: "
+            "its report.json shows it whole, or names the lists in 'paged'",
+        )
+    if offset is None:
+        return StreamingResponse(
+            chunks,
+            media_type=media_type_for(".jsonl"),
+            headers=attachment_headers(f"{task_id[:8]}-report-{name}.jsonl"),
+        )
+    items, total = _part_page(chunks, offset, limit)
+    page = ReportPartPage(part=name, offset=offset, limit=limit, total=total, items=items)
+    return JSONResponse(jsonable_encoder(page))
 
 
 @router.get(

@@ -14,6 +14,11 @@ MEDIA_TYPES = {
     ".pcap": "application/vnd.tcpdump.pcap",
     ".zip": "application/zip",
     ".json": "application/json",
+    ".jsonl": "application/x-ndjson",
+    ".gz": "application/gzip",
+    ".png": "image/png",
+    ".log": "text/plain; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
 }
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME = 120

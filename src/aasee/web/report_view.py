@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
+
+from aasee.processing.report import PART_NAME
 
 MAX_TREE_DEPTH = 40
 MAX_TREE_NODES = 2000
@@ -30,10 +33,12 @@ class TreeNode:
 
 @dataclass
 class Rows:
-    """At most ``MAX_ROWS`` items of a list, and how many were left out."""
+    """At most ``MAX_ROWS`` items of a list, and how many were left out (``part_url``: where
+    the whole list is, when report.json shows only its start)."""
 
     items: list[dict[str, Any]]
     omitted: int = 0
+    part_url: str | None = None
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -50,9 +55,38 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def rows(value: Any, limit: int = MAX_ROWS) -> Rows:
+def rows(value: Any, limit: int = MAX_ROWS, part: Part | None = None) -> Rows:
     items = [item for item in _list(value) if isinstance(item, dict)]
-    return Rows(items[:limit], max(0, len(items) - limit))
+    omitted = max(0, len(items) - limit)
+    if part is None:
+        return Rows(items[:limit], omitted)
+    return Rows(items[:limit], omitted + part.unseen(len(_list(value))), part.url)
+
+
+@dataclass
+class Part:
+    """A list report.json shows only the start of: its total and where the whole is served."""
+
+    total: int
+    url: str | None
+
+    def unseen(self, present: int) -> int:
+        return max(self.total - present, 0)
+
+
+def parts(report: dict[str, Any], task_id: str | None) -> dict[str, Part]:
+    """The report's ``paged`` lists, with their API address when the task is known."""
+    found = {}
+    for name, entry in _dict(report.get("paged")).items():
+        total = _dict(entry).get("total")
+        if not isinstance(name, str) or not PART_NAME.fullmatch(name):
+            continue
+        if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
+            url = None
+            if task_id is not None:
+                url = f"/api/v1/tasks/{quote(task_id, safe='')}/report/{name}"
+            found[name] = Part(total, url)
+    return found
 
 
 def _argv(node: dict[str, Any]) -> str:
@@ -135,32 +169,38 @@ def signatures(report: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(found, key=lambda s: SEVERITY_ORDER.get(_text(s.get("severity")), 9))
 
 
-def analysis_context(report: dict[str, Any]) -> dict[str, Any]:
-    """Everything the analysis template needs from one report."""
+def analysis_context(report: dict[str, Any], task_id: str | None = None) -> dict[str, Any]:
+    """Everything the analysis template needs from one report (``task_id`` links the lists
+    report.json shows only the start of to the API serving them whole)."""
     tree, tree_cut = process_tree(report)
     files = _dict(report.get("files"))
     network = _dict(report.get("network"))
+    paged = parts(report, task_id)
+    processes = _list(report.get("processes"))
+    tree_part = paged.get("process_tree")
     return {
         "report": report,
         "sample": _dict(report.get("sample")),
         "run": _dict(report.get("analysis")),
         "tree": tree,
-        "tree_cut": tree_cut,
-        "process_count": len(_list(report.get("processes"))),
+        "tree_cut": tree_cut or tree_part is not None,
+        "tree_url": tree_part.url if tree_part is not None else None,
+        "process_count": len(processes)
+        + (paged["processes"].unseen(len(processes)) if "processes" in paged else 0),
         "signatures": signatures(report),
         "tactics": attack_by_tactic(report),
         "attack_release": _text(_dict(report.get("attack")).get("release")),
         "files": {
-            name: rows(files.get(name))
+            name: rows(files.get(name), part=paged.get(f"files.{name}"))
             for name in ("written", "created", "deleted", "renamed", "chmod", "read")
         },
         "network": {
-            name: rows(network.get(name))
+            name: rows(network.get(name), part=paged.get(f"network.{name}"))
             for name in ("connections", "dns_traffic", "http", "tls", "flows", "udp", "binds")
         },
         "capture": _dict(network.get("capture")),
         "static": _dict(report.get("static")),
-        "dropped": rows(report.get("dropped")),
+        "dropped": rows(report.get("dropped"), part=paged.get("dropped")),
         "output": _dict(report.get("output")),
         "errors": [_text(e) for e in _list(report.get("errors"))][:MAX_ROWS],
     }

@@ -342,7 +342,7 @@ def analysis_page(
                 report = json.loads(raw)
                 if not isinstance(report, dict):
                     raise ValueError("the report is not a JSON object")
-                context.update(analysis_context(report))
+                context.update(analysis_context(report, task_id))
             except ValueError as exc:
                 context["report_error"] = f"the report cannot be read: {exc}"
     return _render(request, state, "analysis.html", context, user)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -260,10 +261,23 @@ class TestHostileInput:
         assert len(events) == 1 and stats.malformed == 1
 
     def test_parser_is_lazy(self) -> None:
+        pulled: list[bytes] = []
+
+        def source() -> Iterator[bytes]:
+            for line in [record(5, "exit", "code=0")] * 3:
+                pulled.append(line)
+                yield line
+
         parser = TraceParser()
-        iterator = parser.parse(iter([record(5, "exit", "code=0")] * 3))
+        iterator = parser.parse(source())
         next(iterator)
+        assert len(pulled) == 1
+        # Counts are complete once the iteration ends or is closed.
+        iterator.close()
         assert parser.stats.lines == 1
+        parser = TraceParser()
+        assert len(list(parser.parse(source()))) == 3
+        assert parser.stats.lines == parser.stats.parsed == 3
 
 
 class TestReadLines:

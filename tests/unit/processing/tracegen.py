@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from pathlib import Path
 
 from aasee.processing.behaviour import Behaviour, build_behaviour
 from aasee.processing.trace_parser import parse_trace
@@ -168,3 +169,66 @@ def started(root: int, filename: str = "/tmp/sample", argv: list[str] | None = N
     trace.exec(root, filename, argv or [filename])
     trace.leave(root, 59, 0)
     return trace
+
+
+# --- the benchmark's workload (bench/postprocess.py and the report ceiling test) -------------
+
+BENCH_ROOT_PID = 500
+
+
+def worker_round(trace: Trace, pid: int, n: int, root: int = BENCH_ROOT_PID) -> None:
+    """One worker of the synthetic busy sample: forks, execs, writes 20 files, opens a TCP
+    socket and connects out."""
+    trace.fork(root, pid)
+    trace.exec(pid, "/usr/bin/busybox", ["busybox", "sh", "-c", f"job {n}"], comm="busybox")
+    for i in range(20):
+        trace.syscall(pid, 257, [0xFFFFFF9C, 0x1000, 0x241, 0o644], 3, comm="busybox")
+        trace.open(pid, f"/tmp/work/{n}/file-{i}.dat", flags=0x8241, mode=0o644, comm="busybox")
+        trace.syscall(pid, 1, [3, 0x2000, 4096], 4096, comm="busybox")
+        trace.syscall(pid, 3, [3], 0, comm="busybox")
+    trace.syscall(pid, 41, [2, 1, 0], 4, comm="busybox")
+    trace.enter(pid, 42, [4, 0x7FFF0000, 16], comm="busybox")
+    trace.add(
+        pid,
+        "connect",
+        f"fam=2 port={wire_port(4444)} addr={wire_ipv4('198.51.100.7')} a6hi=0x0 a6lo=0x0 len=16",
+        comm="busybox",
+    )
+    trace.add(pid, "connect_r", "ret=0", comm="busybox")
+    trace.leave(pid, 42, 0, comm="busybox")
+    trace.exit(pid, 0, comm="busybox")
+
+
+def synthetic_trace(path: Path, megabytes: float | None = None, workers: int | None = None) -> int:
+    """Write the benchmark's trace to ``path``: a sample forking workers (pids reused past
+    30000) until the file holds ``megabytes`` MiB, or ``workers`` of them; returns its size."""
+    trace = started(BENCH_ROOT_PID, "/tmp/sample", ["/tmp/sample"])
+    written = 0
+    n = 0
+    limit = int(megabytes * (1 << 20)) if megabytes is not None else None
+    with path.open("wb") as handle:
+        while (written < limit) if limit is not None else (n < (workers or 0)):
+            worker_round(trace, 1000 + n % 30000, n)
+            n += 1
+            if len(trace.lines) > 5000:
+                chunk = b"\n".join(trace.lines) + b"\n"
+                handle.write(chunk)
+                written += len(chunk)
+                trace.lines.clear()
+        chunk = b"\n".join(trace.lines) + b"\n"
+        handle.write(chunk)
+        written += len(chunk)
+    return written
+
+
+def bench_results(out: Path, megabytes: float | None = None, workers: int | None = None) -> int:
+    """A results directory (``run.json``, sample copy, the benchmark's ``trace.log``) in
+    ``out``, as ``aasee reprocess`` takes it; returns the trace's size."""
+    from aasee.processing.run_meta import SAMPLE_COPY, RunMeta, write_run_meta
+
+    out.mkdir(parents=True, exist_ok=True)
+    size = synthetic_trace(out / "trace.log", megabytes, workers)
+    (out / SAMPLE_COPY).write_bytes(b"#!/bin/sh\nwhile true; do job; done\n")
+    meta = RunMeta(analysis_id="bench", sample_name="sample", root_pid=BENCH_ROOT_PID, timeout=60)
+    write_run_meta(meta, out)
+    return size

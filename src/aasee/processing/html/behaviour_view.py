@@ -112,6 +112,8 @@ def process_tree(ctx: PageContext) -> tuple[list[TreeItem], int]:
             items.append(TreeItem(kind="leaf", cells=_node_cells(ctx, node, cut), anchor=name))
             if cut:
                 total += _count(node.children)
+    # Nodes of a tree report.json cuts that this report does not hold are left out too.
+    total += ctx.unseen(ctx.part("process_tree"), total)
     return items, total - shown
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from ..guest_abi import native_abi
-from ..models import Process, Report
+from ..models import Process, Report, ReportPart
 from .pointers import anchor
 from .tables import MAX_ROWS, Cell, Row, Table
 from .textfmt import display
@@ -49,6 +49,15 @@ class PageContext:
     def href(self, *tokens: str | int) -> str | None:
         name = anchor(*tokens)
         return f"#{name}" if name in self.placed else None
+
+    def part(self, *section: str | int) -> ReportPart | None:
+        """Where the whole of the list at ``section`` is kept, if report.json cuts it."""
+        return self.report.paged.get(".".join(str(token) for token in section))
+
+    @staticmethod
+    def unseen(part: ReportPart | None, present: int) -> int:
+        """Entries of a cut list this report does not hold (none when it holds them all)."""
+        return max(part.total - present, 0) if part is not None else 0
 
     def process(self, key: str | None) -> Process | None:
         index = self._process_index.get(key) if key is not None else None
@@ -114,7 +123,8 @@ def build_table(
     note: str | None = None,
 ) -> Table:
     """A table of ``items`` (those ``keep`` accepts), each row anchored at its pointer
-    ``/section/index``; at most :data:`MAX_ROWS` rows, the rest counted."""
+    ``/section/index``; at most :data:`MAX_ROWS` rows, the rest counted. A list report.json
+    shows only the start of counts the entries it does not show too, and links its file."""
     table = Table(title=title, columns=columns, collapsed=collapsed, note=note)
     table.anchor = ctx.place(*section, "table", title)
     for index, item in enumerate(items):
@@ -124,4 +134,8 @@ def build_table(
         if len(table.rows) < MAX_ROWS:
             css = "failed" if failed is not None and failed(item) else None
             table.rows.append(ctx.row((*section, index), cells(item), css))
+    part = ctx.part(*section)
+    if part is not None:
+        table.part = part.path
+        table.total += ctx.unseen(part, len(items))
     return table

@@ -4,9 +4,11 @@ string already made display text. The template only lays it out."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..models import Report
 from ..summary import PSEUDO_DEVICES
+from .artefacts_view import evidence_facts, evidence_tables
 from .behaviour_view import (
     OutputBlock,
     TreeItem,
@@ -78,7 +80,11 @@ class Page:
     static: StaticView | None
     syscall_tables: list[Table]
     output: list[OutputBlock]
+    evidence_facts: list[Fact] = field(default_factory=list)
+    evidence_tables: list[Table] = field(default_factory=list)
     sections: list[tuple[str, str]] = field(default_factory=list)
+    tree_part: str | None = None
+    """The file holding the whole tree, when report.json shows its start."""
     """(anchor, title) of the sections present, for the navigation bar."""
 
 
@@ -143,21 +149,33 @@ def _trace_facts(report: Report) -> list[Fact]:
 def _overview(report: Report) -> list[Fact]:
     files = report.files
     net = report.network
+
+    def unseen(name: str, present: list[Any]) -> int:
+        # The entries of a list report.json cuts that this report does not hold.
+        return PageContext.unseen(report.paged.get(name), len(present))
+
     names = {d.name for d in net.dns_traffic}
+    written = sum(1 for w in files.written if w.path not in PSEUDO_DEVICES)
     counts = (
-        ("processes", len(report.processes)),
-        ("files written", sum(1 for w in files.written if w.path not in PSEUDO_DEVICES)),
-        ("files deleted", len(files.deleted)),
-        ("dropped files", len(report.dropped)),
+        ("processes", len(report.processes) + unseen("processes", report.processes)),
+        ("files written", written + unseen("files.written", files.written)),
+        ("files deleted", len(files.deleted) + unseen("files.deleted", files.deleted)),
+        ("dropped files", len(report.dropped) + unseen("dropped", report.dropped)),
         *(
             [("disk changes (not traced)", f"{len(fs.changes)} ({fs.untraced})")]
             if (fs := report.filesystem) is not None
             else []
         ),
-        ("connections", len(net.connections) + len(net.udp)),
+        (
+            "connections",
+            len(net.connections)
+            + len(net.udp)
+            + unseen("network.connections", net.connections)
+            + unseen("network.udp", net.udp),
+        ),
         ("DNS names", len(names)),
-        ("HTTP requests", len(net.http)),
-        ("TLS handshakes", len(net.tls)),
+        ("HTTP requests", len(net.http) + unseen("network.http", net.http)),
+        ("TLS handshakes", len(net.tls) + unseen("network.tls", net.tls)),
         ("signatures", len(report.signatures)),
         ("ATT&CK techniques", len(report.attack.techniques)),
     )
@@ -197,6 +215,7 @@ def build_page(report: Report) -> Page:
     )
     syscalls = syscall_tables(ctx)
     output = output_blocks(ctx)
+    evidence = evidence_tables(ctx)
     cards, cards_hidden = signature_cards(ctx)
     groups = attack_groups(ctx, cards)
     verdict = report.verdict or "no verdict"
@@ -228,6 +247,7 @@ def build_page(report: Report) -> Page:
         signatures_hidden=cards_hidden,
         tree=tree,
         tree_hidden=tree_hidden,
+        tree_part=part.path if (part := ctx.part("process_tree")) is not None else None,
         file_tables=files,
         dropped=dropped,
         dropped_static=dropped_static,
@@ -241,6 +261,8 @@ def build_page(report: Report) -> Page:
         static=static,
         syscall_tables=syscalls,
         output=output,
+        evidence_facts=evidence_facts(report.evidence),
+        evidence_tables=evidence,
     )
     page.sections = [
         (anchor, title)
@@ -256,6 +278,7 @@ def build_page(report: Report) -> Page:
             ("static", "Static", static is not None),
             ("syscalls", "System calls", bool(syscalls)),
             ("output", "Output", bool(output)),
+            ("evidence", "Evidence", bool(evidence)),
         )
         if present
     ]

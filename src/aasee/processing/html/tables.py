@@ -2,7 +2,9 @@
 
 Section builders fill these from the report; one template macro renders every table. A cell
 holds plain text (never markup) and, at most, a link whose target the code built itself: an
-anchor in this page or an ATT&CK technique page for a validated technique id.
+anchor in this page or an ATT&CK technique page for a validated technique id. A table cut
+short in report.json links the file beside it holding the whole list (``report/<list>.jsonl``,
+a path the report writer validated).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class Table:
     note: str | None = None
     collapsed: bool = False
     """Shown inside a closed <details> (long lists an analyst rarely needs first)."""
+    part: str | None = None
+    """The file beside the report holding the whole list, when report.json shows its start."""
 
     @property
     def hidden(self) -> int:

@@ -1,7 +1,8 @@
 """The postprocessing plugin contract and the state plugins share while a report is built.
 
 A plugin declares the raw artefacts it ``requires`` (files in the results directory), the
-plugins whose output it reads (``after``) and the report sections it ``generates``. The
+plugins whose output it reads (``after``), the report sections it ``generates`` and which of
+their lists may be long (``paged``: report.json shows their start, a file beside it the rest). The
 pipeline (:mod:`aasee.processing.pipeline`) runs plugins in dependency order; a plugin whose
 artefacts are missing is skipped, one that raises is recorded in the report's ``errors`` and the
 others still run.
@@ -27,6 +28,7 @@ from ..models import (
     Network,
     Output,
     Report,
+    RunEvidence,
     Sample,
     Syscalls,
     TraceInfo,
@@ -65,6 +67,7 @@ class ProcessingContext:
     static: StaticAnalysis | None = None
     dropped: list[DroppedFile] = field(default_factory=list)
     filesystem: FileSystemDiff | None = None
+    evidence: RunEvidence | None = None
     signatures: list[SignatureMatch] = field(default_factory=list)
     attack: AttackSummary = field(default_factory=AttackSummary)
     score: float | None = None
@@ -97,6 +100,7 @@ class ProcessingContext:
             static=self.static,
             dropped=self.dropped,
             filesystem=self.filesystem,
+            evidence=self.evidence,
             signatures=self.signatures,
             attack=self.attack,
             score=self.score,
@@ -116,6 +120,11 @@ class Plugin:
     """Plugins whose sections this one reads: they run first."""
     generates: ClassVar[tuple[str, ...]] = ()
     """Report sections this plugin fills."""
+    paged: ClassVar[tuple[str, ...]] = ()
+    """Lists (or maps) of those sections that may grow long, by path in the report
+    (``files.written``; ``files.*`` for every list of ``files``): ``report.json`` shows their
+    start, a file beside it holds them whole (see :func:`aasee.processing.report.bound_report`).
+    """
 
     def missing(self, context: ProcessingContext, absent: list[str]) -> str | None:
         """What to record in ``errors`` when required artefacts are absent (None: nothing)."""

@@ -124,6 +124,18 @@ class BehaviourPlugin(Plugin):
     name = "behaviour"
     after = ("clock",)
     generates = ("processes", "process_tree", "files", "network", "syscalls", "analysis.trace")
+    paged = (
+        "processes",
+        "process_tree",
+        "files.*",
+        "network.connections",
+        "network.binds",
+        "network.udp",
+        "network.dns",
+        "network.unix",
+        "syscalls.per_process",
+        "syscalls.ptrace",
+    )
 
     def run(self, context: ProcessingContext) -> None:
         parser = TraceParser()
@@ -139,7 +151,7 @@ class BehaviourPlugin(Plugin):
             errors.append("no kernel trace was recorded")
         else:
             try:
-                builder.feed_all(parser.parse(read_trace_lines(trace_path)))
+                builder.feed_lines(read_trace_lines(trace_path), parser)
             except OSError as exc:
                 errors.append(f"kernel trace unreadable: {exc}")
             except Exception as exc:
@@ -201,6 +213,7 @@ class CapturePlugin(Plugin):
     requires = ("network.pcap",)
     after = ("behaviour",)
     generates = ("network.flows", "network.dns_traffic", "network.http", "network.tls")
+    paged = ("network.flows", "network.dns_traffic", "network.http", "network.tls")
 
     def run(self, context: ProcessingContext) -> None:
         network = context.network
@@ -225,6 +238,7 @@ class FakenetPlugin(Plugin):
     requires = ("fakenet.jsonl",)
     after = ("capture",)
     generates = ("network.http",)
+    paged = ("network.http",)
 
     def run(self, context: ProcessingContext) -> None:
         network = context.network

@@ -23,6 +23,7 @@ class DiskPlugin(Plugin):
     requires = (DISK_DIFF,)
     after = ("behaviour",)
     generates = ("filesystem",)
+    paged = ("filesystem.changes",)
 
     def run(self, context: ProcessingContext) -> None:
         try:

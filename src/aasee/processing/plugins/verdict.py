@@ -55,6 +55,7 @@ class DroppedPlugin(Plugin):
     requires = (DROPPED_MANIFEST,)
     after = ("static",)
     generates = ("dropped",)
+    paged = ("dropped",)
 
     def run(self, context: ProcessingContext) -> None:
         manifest = context.artefacts[DROPPED_MANIFEST]

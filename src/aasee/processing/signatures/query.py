@@ -492,8 +492,12 @@ class ReportIndex:
         if not names:
             return self._commands
         hits = [f for name in dict.fromkeys(names) for f in self._commands_by_name.get(name, ())]
-        order = {id(f): i for i, f in enumerate(self._commands)}
+        order = self._command_order
         return sorted(hits, key=lambda f: order[id(f)])
+
+    @cached_property
+    def _command_order(self) -> dict[int, int]:
+        return {id(f): i for i, f in enumerate(self._commands)}
 
     def commands_where(self, predicate: Callable[[str], bool]) -> list[Found[Command]]:
         """Programs run whose name satisfies ``predicate`` (e.g. a prefix test)."""
@@ -596,8 +600,12 @@ class ReportIndex:
         if not names:
             return self._scripts
         hits = [f for name in dict.fromkeys(names) for f in self._scripts_by_name.get(name, ())]
-        order = {id(f): i for i, f in enumerate(self._scripts)}
+        order = self._script_order
         return sorted(hits, key=lambda f: order[id(f)])
+
+    @cached_property
+    def _script_order(self) -> dict[int, int]:
+        return {id(f): i for i, f in enumerate(self._scripts)}
 
     def shell_commands(self, *names: str) -> list[Found[Command]]:
         """:meth:`commands` (execs and ``sh -c`` text) followed by :meth:`script_commands`."""
