@@ -104,6 +104,11 @@ def main(verbose: bool) -> None:
 )
 @click.option("--no-raw-syscalls", is_flag=True, help="Skip the raw syscall log.")
 @click.option(
+    "--display",
+    is_flag=True,
+    help="Give the guest a VGA display showing its console (x86), for the screenshots hook.",
+)
+@click.option(
     "--revert",
     type=click.Choice(["auto", "snapshot", "cold"]),
     default="auto",
@@ -139,6 +144,7 @@ def analyze(
     stop_on_exit: bool,
     no_time_warp: bool,
     no_raw_syscalls: bool,
+    display: bool,
     revert: str,
     hooks_config: str | None,
     image_provider: Path | None,
@@ -161,6 +167,7 @@ def analyze(
             stop_on_exit=stop_on_exit,
             raw_syscalls=not no_raw_syscalls,
             time_warp=not no_time_warp,
+            display=display,
             revert=revert,  # type: ignore[arg-type]
         )
         if accel:

@@ -132,6 +132,9 @@ class QemuProcessContext(ContextBase):
         self._disk_base = disk_base or config.guest.disk
         self._process: subprocess.Popen[bytes] | None = None
         self._qmp: QEMUMonitorProtocol | None = None
+        # The QMP client is synchronous and not thread-safe; hooks call it from their own
+        # threads (screenshots, memory dumps) as well as from event handlers.
+        self._qmp_lock = threading.Lock()
         self.restore_seconds: float | None = None
         self.network: SandboxNetwork | None = None
         self._prepare()
@@ -237,12 +240,13 @@ class QemuProcessContext(ContextBase):
             return "no output"
 
     def qmp(self, command: str, **arguments: Any) -> Any:
-        if self._qmp is None:
-            raise ContextError("the VM is not running")
-        try:
-            return self._qmp.cmd(command, **arguments)
-        except Exception as exc:  # the QMP library raises several unrelated types
-            raise ContextError(f"QMP {command} failed: {exc}") from exc
+        with self._qmp_lock:
+            if self._qmp is None:
+                raise ContextError("the VM is not running")
+            try:
+                return self._qmp.cmd(command, **arguments)
+            except Exception as exc:  # the QMP library raises several unrelated types
+                raise ContextError(f"QMP {command} failed: {exc}") from exc
 
     def save_state(self, state_file: Path) -> float:
         """Stop the guest and write its memory and device state to ``state_file``."""
@@ -293,9 +297,16 @@ class QemuProcessContext(ContextBase):
         self._kill()
 
     def _kill(self) -> None:
-        if self._qmp is not None:
-            self._qmp.close()
+        # A command stuck in a wedged QEMU must not keep the VM alive: past a few seconds the
+        # process is killed under it, which ends the command.
+        locked = self._qmp_lock.acquire(timeout=10)
+        try:
+            if self._qmp is not None and locked:
+                self._qmp.close()
             self._qmp = None
+        finally:
+            if locked:
+                self._qmp_lock.release()
         if self._process is not None:
             if self._process.poll() is None:
                 self._process.kill()

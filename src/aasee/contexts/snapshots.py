@@ -41,7 +41,7 @@ class Snapshot:
 
 
 def shape_of(config: QemuConfig) -> dict[str, object]:
-    return {
+    shape: dict[str, object] = {
         "format": SNAPSHOT_FORMAT,
         "memory_mib": config.memory_mib,
         "vcpus": config.vcpus,
@@ -56,6 +56,10 @@ def shape_of(config: QemuConfig) -> dict[str, object]:
         "network": "fake" if config.network == "internet" else config.network,
         "agent_port": AGENT_PORT,
     }
+    if config.display:
+        # Only when set, so that the keys of snapshots without a display stay what they were.
+        shape["display"] = True
+    return shape
 
 
 def snapshot_key(image_key: str, config: QemuConfig) -> str:

@@ -4,6 +4,11 @@ runner, timeout, host-side disk diff.
 ``DEFAULT_HOOKS`` is the order an analysis loads them in; order matters where two hooks
 handle one event: the capture starts before the agent announces itself, the clock is set and
 the tracer armed before the sample runner starts the sample.
+
+``EVIDENCE_HOOKS`` are loaded only when a hooks configuration names them, each with the events
+it acts on: memory dumps (``memory_dump.MemoryDumpHook``) and screenshots of a guest with a
+display (``screenshots.ScreenshotHook``); the console log hook, loaded by default, takes its
+events from there too.
 """
 
 DEFAULT_HOOKS = (
@@ -16,4 +21,9 @@ DEFAULT_HOOKS = (
     "aasee.hooks.sample.SampleRunnerHook",
     "aasee.hooks.timeout.TimeoutHook",
     "aasee.hooks.disk_diff.DiskDiffHook",
+)
+
+EVIDENCE_HOOKS = (
+    "aasee.hooks.memory_dump.MemoryDumpHook",
+    "aasee.hooks.screenshots.ScreenshotHook",
 )

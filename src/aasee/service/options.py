@@ -51,6 +51,8 @@ class AnalysisOptions(BaseModel):
     stop_on_exit: bool = False
     raw_syscalls: bool = True
     boot_timeout: float = Field(default=180.0, gt=0, le=3600)
+    display: bool = False
+    """A VGA display showing the guest's console (x86 guests), for the screenshots hook."""
 
     @field_validator("arguments")
     @classmethod
