@@ -86,6 +86,8 @@ class ExecReply(_Strict):
     monotonic: float
     exec_error: str | None = Field(default=None, min_length=1, max_length=256)
     errno: int | None = Field(default=None, ge=1, le=4095)
+    tracer_protection: str | None = Field(default=None, min_length=1, max_length=512)
+    """Asked with ``protect``: ``lockdown``, or why the tracer stayed unprotected."""
 
     @model_validator(mode="after")
     def _failure_is_whole(self) -> Self:
@@ -321,10 +323,22 @@ class AgentClient:
         user: str = "root",
         env: dict[str, str] | None = None,
         trace: bool = True,
+        protect: bool = False,
     ) -> ExecReply:
-        reply = self.request(
-            {"op": "exec", "argv": argv, "cwd": cwd, "user": user, "env": env or {}, "trace": trace}
-        )
+        """Start ``argv``; with ``trace`` the tracer follows it and its descendants, with
+        ``protect`` too the guest kernel is then locked down before the program runs, so
+        that nothing in the guest (root included) can open the tracer's controls again."""
+        request: dict[str, object] = {
+            "op": "exec",
+            "argv": argv,
+            "cwd": cwd,
+            "user": user,
+            "env": env or {},
+            "trace": trace,
+        }
+        if protect:
+            request["protect"] = True
+        reply = self.request(request)
         return ExecReply.model_validate(reply)
 
     def trace_start(

@@ -50,7 +50,8 @@ def _looks_like_text(data: bytes) -> bool:
 
 class SampleRunnerHook(Hook):
     """configuration: ``results_dir``, ``sample_path`` (host), ``sample_name``, ``arguments``,
-    ``guest_dir`` (default /tmp), ``user`` (default root), ``env`` (dict)."""
+    ``guest_dir`` (default /tmp), ``user`` (default root), ``env`` (dict), ``protect_tracer``
+    (default true: the guest kernel is locked down once the tracer follows the sample)."""
 
     def __init__(self, parameters: HookParameters) -> None:
         super().__init__(parameters)
@@ -78,6 +79,7 @@ class SampleRunnerHook(Hook):
             cwd=guest_dir,
             user=str(self.configuration.get("user", "root")),
             env={str(k): str(v) for k, v in dict(self.configuration.get("env", {})).items()},
+            protect=bool(self.configuration.get("protect_tracer", True)),
         )
         self.root_pid = reply.pid
         self.context.trigger(
@@ -88,7 +90,10 @@ class SampleRunnerHook(Hook):
             time=reply.time,
             monotonic=reply.monotonic,
             cwd=guest_dir,
+            tracer_protection=reply.tracer_protection,
         )
+        if reply.tracer_protection not in (None, "lockdown"):
+            self.logger.warning("tracer: %s", reply.tracer_protection)
         if reply.exec_error is not None:
             self.context.trigger(
                 "sample_not_executed",

@@ -191,7 +191,13 @@ def _hooks_configuration(
     if hooks_config:
         extra = load_hooks_config(hooks_config)
         generic.update(extra.configuration)
-        hooks += [spec.model_dump() for spec in extra.hooks]
+        for spec in extra.hooks:
+            # A bundled hook named again is configured in its place, not loaded twice.
+            index = next((i for i, h in enumerate(hooks) if h == {"name": spec.name}), None)
+            if index is None:
+                hooks.append(spec.model_dump())
+            else:
+                hooks[index] = spec.model_dump()
     return {"configuration": generic, "hooks": hooks}
 
 
@@ -222,6 +228,7 @@ class _Watcher:
             record.initial_cwd = str(event.cwd)
             record.clock_sync = (float(event.monotonic), float(event.time))
             record.sample_started = float(event.time)
+            record.tracer_protection = event.payload.get("tracer_protection")
         elif name == "sample_not_executed":
             record.executed = False
             record.not_executed_reason = str(event.reason)
@@ -494,6 +501,7 @@ def qemu_config(
         network=options.network,
         time_warp=options.time_warp,
         uplink=internet if options.network == "internet" else None,
+        display=options.display,
     )
 
 

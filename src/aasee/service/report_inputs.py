@@ -47,6 +47,7 @@ class RunRecord:
     isolation: str | None = None
     executed: bool = True
     not_executed_reason: str | None = None
+    tracer_protection: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -79,6 +80,7 @@ def write_run_record(record: RunRecord) -> None:
         sample_arch=record.sample_arch,
         executed=record.executed,
         not_executed_reason=record.not_executed_reason,
+        tracer_protection=record.tracer_protection,
         errors=record.errors,
     )
     write_run_meta(meta, record.out_dir)

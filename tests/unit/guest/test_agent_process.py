@@ -395,7 +395,22 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_init_supervises_a_worker_serving_the_port(tmp_path: Path) -> None:
+def _zombies(pid: int) -> list[int]:
+    found = []
+    for child in _children(pid):
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "Z":
+            found.append(child)
+    return found
+
+
+def test_init_serves_the_port_itself_survives_signals_and_reaps_orphans(tmp_path: Path) -> None:
+    """As PID 1 the agent is the process serving the port: there is no worker a sample could
+    kill. Every signal it can be sent is caught; orphans are reaped (as PID 1, and here as
+    a subreaper), while the exit status of a program it started still reaches the host."""
     port = Port()
     init = subprocess.Popen(
         [str(agent_binary()), "--init", "--port", port.path, "--tracefs", str(tmp_path)]
@@ -404,17 +419,34 @@ def test_init_supervises_a_worker_serving_the_port(tmp_path: Path) -> None:
         (hello,) = port.messages(1)
         assert hello["ev"] == "hello"
         assert port.ping(1)["ok"]
-        (worker,) = _children(init.pid)
-        init.send_signal(signal.SIGTERM)  # PID 1 ignores it
-        os.kill(worker, signal.SIGKILL)  # a sample killing the agent
-        (hello,) = port.messages(1)
-        assert hello["ev"] == "hello" and init.poll() is None
-        (restarted,) = _children(init.pid)
-        assert restarted != worker and port.ping(2)["ok"]
+        assert _children(init.pid) == []
+        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGHUP, signal.SIGINT):
+            init.send_signal(sig)
+        time.sleep(0.3)
+        assert init.poll() is None and port.ping(2)["ok"]
+        # The program exits 3 and leaves an orphan behind that exits a moment later.
+        os.write(
+            port.master,
+            protocol.encode_json(
+                {
+                    "op": "exec",
+                    "id": 3,
+                    "argv": ["/bin/sh", "-c", "(sleep 0.3; exit 9) & exit 3"],
+                    "trace": False,
+                }
+            ),
+        )
+        exits: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 20
+        while not exits and time.monotonic() < deadline:
+            exits += [m for m in port.messages(1) if m.get("ev") == "exit"]
+        assert exits and exits[0]["code"] == 3, exits
+        deadline = time.monotonic() + 10
+        while (_children(init.pid) or _zombies(init.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _children(init.pid) == [], "the orphan was not reaped"
+        assert init.poll() is None
     finally:
-        workers = _children(init.pid) if init.poll() is None else []
         init.kill()
         init.wait(5)
-        for pid in workers:
-            os.kill(pid, signal.SIGKILL)
         port.close()

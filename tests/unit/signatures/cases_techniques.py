@@ -1436,6 +1436,21 @@ def neg_impact_network_flood(b: Builder) -> None:
     b.run(["hping3", "-c", "3", "-S", "-p", "80", "198.51.100.80"], image="/usr/sbin/hping3")
 
 
+# --- tampering with the tracer ------------------------------------------------------------
+def pos_antianalysis_tracer_tamper(b: Builder) -> None:
+    b.write("/sys/kernel/tracing/tracing_on", ok=False)
+    b.read("/sys/kernel/tracing/kprobe_events", ok=False)
+    b.listdir("/sys/kernel/debug/tracing")
+    b.run(["kill", "-9", "1"])
+
+
+def neg_antianalysis_tracer_tamper(b: Builder) -> None:
+    b.read("/sys/kernel/mm/transparent_hugepage/enabled")
+    b.listdir("/sys/kernel")
+    b.run(["kill", "-TERM", "4242"])
+    b.read("/proc/sys/kernel/osrelease")
+
+
 POSITIVE: dict[str, Case] = {
     name[4:]: fn for name, fn in list(globals().items()) if name.startswith("pos_")
 }

@@ -44,6 +44,8 @@ type execRequest struct {
 	User  string            `json:"user"`
 	Env   map[string]string `json:"env"`
 	Trace *bool             `json:"trace"`
+	// Protect locks the tracer against the program once it is followed (see protect).
+	Protect bool `json:"protect"`
 }
 
 type account struct {
@@ -140,7 +142,8 @@ func (a *agent) opExec(payload []byte) (map[string]any, error) {
 	if who.uid != 0 {
 		attr.Sys.Credential = &syscall.Credential{Uid: who.uid, Gid: who.gid, Groups: who.groups}
 	}
-	return a.start(req.Argv, attr, req.Trace == nil || *req.Trace)
+	follow := req.Trace == nil || *req.Trace
+	return a.start(req.Argv, attr, follow, follow && req.Protect)
 }
 
 type startResult struct {
@@ -155,7 +158,7 @@ type process struct {
 	quiet   atomic.Bool    // no exit event: the exec request failed after all
 }
 
-func (a *agent) start(argv []string, attr *syscall.ProcAttr, follow bool) (map[string]any, error) {
+func (a *agent) start(argv []string, attr *syscall.ProcAttr, follow, protect bool) (map[string]any, error) {
 	devnull, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -192,6 +195,11 @@ func (a *agent) start(argv []string, attr *syscall.ProcAttr, follow bool) (map[s
 			return nil, fmt.Errorf("cannot trace pid %d: %v", child, err)
 		}
 	}
+	protection := ""
+	if protect && a.tracer != nil && a.tracer.armed {
+		// Before the trampoline may execve: the program never runs with the tracer open.
+		protection = a.tracer.protect()
+	}
 	proc.pumps.Add(2)
 	go a.pump(outR, streamStdout, &proc.pumps)
 	go a.pump(errR, streamStderr, &proc.pumps)
@@ -209,6 +217,9 @@ func (a *agent) start(argv []string, attr *syscall.ProcAttr, follow bool) (map[s
 	}
 	syscall.Close(statusR)
 	reply := map[string]any{"pid": child, "time": when, "monotonic": monotonic}
+	if protection != "" {
+		reply["tracer_protection"] = protection
+	}
 	if got == len(status) {
 		errno := syscall.Errno(binary.BigEndian.Uint32(status[:]))
 		reply["exec_error"] = errno.Error()
@@ -224,6 +235,11 @@ func (a *agent) start(argv []string, attr *syscall.ProcAttr, follow bool) (map[s
 func (a *agent) supervise(argv []string, attr *syscall.ProcAttr, proc *process, started chan<- startResult) {
 	runtime.LockOSThread()
 	pid, err := syscall.ForkExec(selfExe, argv, attr)
+	if err == nil {
+		// Before anything can make it exit: as PID 1, the orphan reaper leaves it to us.
+		adopt(pid)
+		defer disown(pid)
+	}
 	started <- startResult{pid, err}
 	if err != nil {
 		return

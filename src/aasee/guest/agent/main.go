@@ -4,8 +4,8 @@
 // One static binary per guest architecture, standard library only, installed in the guest
 // at /opt/aasee. Modes:
 //
-//	--init           PID 1 of the minimal guest: supervise the worker, reap orphans
-//	--port PATH      the worker: serve the port (the default mode; default PATH below)
+//	--init           PID 1 of the guest: serve the port, reap orphans
+//	--port PATH      serve the port without being PID 1 (the default mode; PATH below)
 //	--socket PATH    host tests only: serve a unix socket, one connection after another
 //	--tracefs DIR    where tracefs is mounted (tests point it at a fake)
 package main
@@ -40,7 +40,7 @@ func main() {
 	log.SetPrefix("aasee-agent: ")
 
 	flags := flag.NewFlagSet("aasee-agent", flag.ExitOnError)
-	asInit := flags.Bool("init", false, "run as PID 1: supervise the worker and reap orphans")
+	asInit := flags.Bool("init", false, "run as PID 1: serve the port and reap orphans")
 	port := flags.String("port", defaultPort, "virtio-serial port to serve")
 	socket := flags.String("socket", "", "serve a unix socket instead of the port (host tests)")
 	tracefs := flags.String("tracefs", defaultTracefs, "tracefs mount point")
@@ -51,7 +51,7 @@ func main() {
 	case *version:
 		fmt.Println(agentVersion)
 	case *asInit:
-		superviseGuest([]string{"--port", *port, "--tracefs", *tracefs})
+		runInit(newAgent(*tracefs), *port)
 	case *socket != "":
 		if err := serveSocket(newAgent(*tracefs), *socket); err != nil {
 			log.Fatalf("cannot serve %s: %v", *socket, err)

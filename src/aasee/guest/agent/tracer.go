@@ -8,6 +8,7 @@ package main
 // sample sees TracerPid 0 and may ptrace itself.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -20,10 +21,17 @@ import (
 	"time"
 )
 
+var ftraceMarker = []byte("ftrace_enabled")
+
 const (
-	defaultBufferKB = 16384
-	maxTraceItems   = 4096 // probe lines, events or filters in one request
-	maxTraceErrors  = 200  // what the host accepts in one reply
+	defaultFtraceSwitch = "/proc/sys/kernel/ftrace_enabled"
+	ftraceGuardSlow     = time.Second
+	ftraceGuardFast     = 2 * time.Millisecond
+	ftraceGuardAlert    = 500 * time.Millisecond
+	defaultLockdown     = "/sys/kernel/security/lockdown"
+	defaultBufferKB     = 16384
+	maxTraceItems       = 4096 // probe lines, events or filters in one request
+	maxTraceErrors      = 200  // what the host accepts in one reply
 )
 
 type traceRequest struct {
@@ -96,30 +104,187 @@ type tracer struct {
 	errors  []string
 	dropped int
 	reader  *pipeReader
+	// lockdownPath is the kernel's lockdown switch (securityfs); kept holds the tracefs
+	// files opened before the lockdown, the only way to reach them afterwards.
+	lockdownPath string
+	kept         map[string]int
+	locked       bool
+	// ftraceSwitch is the sysctl that turns ftrace (and the kprobes built on it) off; the
+	// lockdown does not cover sysctls, so a guard switches it back on.
+	ftraceSwitch  string
+	guardStop     chan struct{}
+	guardDone     chan struct{}
+	ftraceRestore atomic.Int64
 }
 
 func newTracer(root string, sink func([]byte)) *tracer {
-	t := &tracer{root: root, sink: sink}
+	t := &tracer{root: root, sink: sink, lockdownPath: defaultLockdown, kept: map[string]int{},
+		ftraceSwitch: defaultFtraceSwitch}
 	t.write = t.writeControl
 	return t
 }
 
-// writeControl writes one value to a tracefs control file. No seek ever: tracefs rejects
-// lseek, so the file is opened for appending or truncated, never positioned.
-func (t *tracer) writeControl(relative, value string, appendMode bool) error {
-	flags := syscall.O_WRONLY | syscall.O_CLOEXEC | syscall.O_TRUNC
+// openFlags are the flags of a control file write. No seek ever: tracefs rejects lseek, so
+// the file is opened for appending or truncated, never positioned.
+func openFlags(appendMode bool) int {
 	if appendMode {
-		flags = syscall.O_WRONLY | syscall.O_CLOEXEC | syscall.O_APPEND
+		return syscall.O_WRONLY | syscall.O_CLOEXEC | syscall.O_APPEND
 	}
-	fd, err := syscall.Open(filepath.Join(t.root, relative), flags, 0)
-	if err != nil {
-		return &pathError{"open", relative, err}
+	return syscall.O_WRONLY | syscall.O_CLOEXEC | syscall.O_TRUNC
+}
+
+// writeControl writes one value to a tracefs control file, through the descriptor kept for
+// it if there is one.
+func (t *tracer) writeControl(relative, value string, appendMode bool) error {
+	fd, kept := t.kept[keptKey(relative, appendMode)]
+	if !kept {
+		var err error
+		fd, err = syscall.Open(filepath.Join(t.root, relative), openFlags(appendMode), 0)
+		if err != nil {
+			return &pathError{"open", relative, err}
+		}
+		defer syscall.Close(fd)
 	}
-	defer syscall.Close(fd)
 	if err := writeAll(fd, []byte(value+"\n")); err != nil {
 		return &pathError{"write", relative, err}
 	}
 	return nil
+}
+
+func keptKey(relative string, appendMode bool) string {
+	if appendMode {
+		return relative + " append"
+	}
+	return relative
+}
+
+// protect makes the tracer untouchable from inside the guest, root included: it keeps open
+// what following more pids, stopping and counting losses need, then raises the kernel's
+// lockdown to "confidentiality". From then on the kernel refuses every open of a tracefs
+// file (so nobody can switch tracing off, clear the pid filter or read which probes are
+// set), loading unsigned modules, /dev/mem and kernel memory reads; descriptors opened
+// before go on working. The agent, PID 1, cannot be killed from inside either. A lockdown
+// cannot be lifted before the next boot, which the disposable guest never needs.
+// Returns what the report says: "lockdown" or why the tracer stays unprotected.
+func (t *tracer) protect() string {
+	if t.locked {
+		return "lockdown"
+	}
+	for _, control := range []struct {
+		relative   string
+		appendMode bool
+	}{{"tracing_on", false}, {"set_event_pid", true}} {
+		key := keptKey(control.relative, control.appendMode)
+		if _, done := t.kept[key]; done {
+			continue
+		}
+		fd, err := syscall.Open(filepath.Join(t.root, control.relative), openFlags(control.appendMode), 0)
+		if err != nil {
+			return fmt.Sprintf("unprotected: cannot keep %s open: %v", control.relative, err)
+		}
+		t.kept[key] = fd
+	}
+	if cpus, err := os.ReadDir(filepath.Join(t.root, "per_cpu")); err == nil {
+		for _, cpu := range cpus {
+			relative := filepath.Join("per_cpu", cpu.Name(), "stats")
+			if fd, err := syscall.Open(filepath.Join(t.root, relative), syscall.O_RDONLY|syscall.O_CLOEXEC, 0); err == nil {
+				t.kept[relative] = fd
+			}
+		}
+	}
+	if _, err := os.Stat(t.lockdownPath); err != nil {
+		// securityfs is not mounted by every start-up script.
+		_ = syscall.Mount("securityfs", filepath.Dir(t.lockdownPath), "securityfs", 0, "")
+	}
+	fd, err := syscall.Open(t.lockdownPath, syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Sprintf("unprotected: the kernel has no lockdown switch: %v", err)
+	}
+	defer syscall.Close(fd)
+	if err := writeAll(fd, []byte("confidentiality\n")); err != nil {
+		return fmt.Sprintf("unprotected: lockdown refused: %v", err)
+	}
+	t.locked = true
+	t.startGuard()
+	return "lockdown"
+}
+
+// startGuard watches the ftrace sysctl and switches it back on whenever it reads 0: with
+// ftrace_enabled off, every kprobe placed on a function's ftrace entry stops firing, and
+// root may write it despite the lockdown. A slow poll would cost the time warp its idle
+// stretches (each wake-up ends one), so the guard polls once a second and, as soon as the
+// trace shows somebody opening the sysctl, every 2 ms for a while: what slips through is
+// the few milliseconds between that write and the next poll, and the open is in the trace.
+func (t *tracer) startGuard() {
+	fd, err := syscall.Open(t.ftraceSwitch, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return // no function tracer in this kernel: nothing to switch off
+	}
+	t.guardStop, t.guardDone = make(chan struct{}), make(chan struct{})
+	kick := make(chan struct{}, 1)
+	if r := t.reader; r != nil {
+		var tail []byte
+		r.observe.Store(func(chunk []byte) {
+			// The marker may straddle two chunks: join the end of the last one to the start
+			// of this one.
+			head := chunk
+			if len(head) > len(ftraceMarker) {
+				head = head[:len(ftraceMarker)]
+			}
+			seen := bytes.Contains(append(tail, head...), ftraceMarker) || bytes.Contains(chunk, ftraceMarker)
+			if len(chunk) > len(ftraceMarker) {
+				chunk = chunk[len(chunk)-len(ftraceMarker):]
+			}
+			tail = append(tail[:0], chunk...)
+			if seen {
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+			}
+		})
+	}
+	go func(stop <-chan struct{}, done chan<- struct{}) {
+		defer close(done)
+		defer syscall.Close(fd)
+		slow := time.NewTicker(ftraceGuardSlow)
+		defer slow.Stop()
+		buf := make([]byte, 16)
+		check := func() {
+			n, err := syscall.Pread(fd, buf, 0)
+			if err != nil || n == 0 || buf[0] != '0' {
+				return
+			}
+			if _, err := syscall.Pwrite(fd, []byte("1\n"), 0); err == nil {
+				t.ftraceRestore.Add(1)
+			}
+		}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-slow.C:
+				check()
+			case <-kick:
+				for end := time.Now().Add(ftraceGuardAlert); time.Now().Before(end); {
+					check()
+					time.Sleep(ftraceGuardFast)
+				}
+			}
+		}
+	}(t.guardStop, t.guardDone)
+}
+
+func (t *tracer) stopGuard() {
+	if t.guardStop == nil {
+		return
+	}
+	close(t.guardStop)
+	<-t.guardDone
+	t.guardStop = nil
+	if n := t.ftraceRestore.Load(); n > 0 {
+		t.fail("ftrace was switched off in the guest %d times; the agent switched it back on each time", n)
+	}
 }
 
 func (t *tracer) fail(format string, args ...any) {
@@ -204,9 +369,10 @@ func (t *tracer) follow(pid int) error {
 // pipeReader streams trace_pipe, which blocks until events arrive and returns end-of-file
 // once tracing is off and everything was handed out: what makes stop lossless.
 type pipeReader struct {
-	done chan struct{}
-	got  atomic.Int64
-	err  error
+	done    chan struct{}
+	got     atomic.Int64
+	err     error
+	observe atomic.Value // func([]byte): looks at each chunk after the sink (the guard)
 }
 
 func (t *tracer) startReader() {
@@ -245,6 +411,9 @@ func (r *pipeReader) run(path string, sink func([]byte)) {
 		if n > 0 {
 			r.got.Add(int64(n))
 			sink(buf[:n])
+			if look, ok := r.observe.Load().(func([]byte)); ok {
+				look(buf[:n])
+			}
 			continue
 		}
 		if err != nil {
@@ -257,6 +426,12 @@ func (r *pipeReader) run(path string, sink func([]byte)) {
 // stop stops recording, sends what the kernel still buffered and returns the number of
 // events lost (ring buffer overruns and drops, summed over the CPUs).
 func (t *tracer) stop() int64 {
+	if t.locked {
+		// The trace file cannot be opened any more to pick up what trace_pipe had not handed
+		// out when tracing goes off: let the reader drain first.
+		t.drain(200*time.Millisecond, 5*time.Second)
+	}
+	t.stopGuard()
 	if err := t.write("tracing_on", "0", false); err != nil {
 		t.fail("cannot stop tracing: %v", err)
 	}
@@ -278,11 +453,31 @@ func (t *tracer) stop() int64 {
 	}
 	// trace_pipe stops at end-of-file as soon as tracing is off; what it had not handed out
 	// yet is still in the ring buffer, and the (non-consuming) trace file shows exactly that.
-	if err := t.sendFile("trace"); err != nil {
-		t.fail("%v", err)
+	if !t.locked {
+		if err := t.sendFile("trace"); err != nil {
+			t.fail("%v", err)
+		}
 	}
 	t.armed = false
 	return t.lost()
+}
+
+// drain waits until the reader got nothing new for quiet, at most limit.
+func (t *tracer) drain(quiet, limit time.Duration) {
+	r := t.reader
+	if r == nil {
+		return
+	}
+	deadline := time.Now().Add(limit)
+	last := r.got.Load()
+	for time.Now().Before(deadline) {
+		time.Sleep(quiet)
+		now := r.got.Load()
+		if now == last {
+			return
+		}
+		last = now
+	}
 }
 
 func (t *tracer) sendFile(relative string) error {
@@ -306,14 +501,26 @@ func (t *tracer) sendFile(relative string) error {
 }
 
 func (t *tracer) lost() int64 {
-	cpus, err := os.ReadDir(filepath.Join(t.root, "per_cpu"))
-	if err != nil {
-		t.fail("cannot count lost events: %v", err)
-		return 0
+	var files []string
+	if t.locked {
+		for relative := range t.kept {
+			if strings.HasPrefix(relative, "per_cpu/") {
+				files = append(files, relative)
+			}
+		}
+	} else {
+		cpus, err := os.ReadDir(filepath.Join(t.root, "per_cpu"))
+		if err != nil {
+			t.fail("cannot count lost events: %v", err)
+			return 0
+		}
+		for _, cpu := range cpus {
+			files = append(files, filepath.Join("per_cpu", cpu.Name(), "stats"))
+		}
 	}
 	var lost int64
-	for _, cpu := range cpus {
-		stats, err := readFile(filepath.Join(t.root, "per_cpu", cpu.Name(), "stats"), 64<<10)
+	for _, relative := range files {
+		stats, err := t.readStats(relative)
 		if err != nil {
 			continue
 		}
@@ -327,4 +534,19 @@ func (t *tracer) lost() int64 {
 		}
 	}
 	return lost
+}
+
+// readStats reads a per-CPU stats file, through the descriptor kept for it under lockdown
+// (the kernel formats the figures at each read from offset 0).
+func (t *tracer) readStats(relative string) ([]byte, error) {
+	fd, kept := t.kept[relative]
+	if !kept {
+		return readFile(filepath.Join(t.root, relative), 64<<10)
+	}
+	buf := make([]byte, 64<<10)
+	n, err := syscall.Pread(fd, buf, 0)
+	if err != nil {
+		return nil, &pathError{"read", relative, err}
+	}
+	return buf[:n], nil
 }

@@ -295,3 +295,83 @@ func TestPipeReaderReportsAMissingPipe(t *testing.T) {
 		t.Fatalf("errors %q", got)
 	}
 }
+
+// After protect, the kernel refuses every tracefs open; the fake does the same by removing
+// the control files (their names): only the descriptors kept open still reach them.
+func TestProtectLocksDownAndKeepsWhatStopNeeds(t *testing.T) {
+	root := fakeTracefs(t, "ae/open", "ae/open_r", "sched/sched_process_fork")
+	lockdown := filepath.Join(t.TempDir(), "lockdown")
+	os.WriteFile(lockdown, nil, 0o644)
+	var sink sinkBuffer
+	tr := newTracer(root, sink.add)
+	tr.lockdownPath = lockdown
+	tr.ftraceSwitch = filepath.Join(t.TempDir(), "ftrace_enabled")
+	os.WriteFile(tr.ftraceSwitch, []byte("1\n"), 0o644)
+	if err := tr.arm(plan()); err != nil {
+		t.Fatal(err)
+	}
+	defer release(root)
+	if err := tr.follow(101); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.protect(); got != "lockdown" {
+		t.Fatalf("protect: %s", got)
+	}
+	if content(t, "/", lockdown) != "confidentiality\n" {
+		t.Fatalf("lockdown switch holds %q", content(t, "/", lockdown))
+	}
+	// A root sample switches ftrace off; the guard switches it back on.
+	os.WriteFile(tr.ftraceSwitch, []byte("0\n"), 0o644)
+	deadline := time.Now().Add(5 * time.Second)
+	for content(t, "/", tr.ftraceSwitch)[0] != '1' {
+		if time.Now().After(deadline) {
+			t.Fatal("the guard did not switch ftrace back on")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stats := "overrun: 4\ndropped events: 1\n"
+	os.WriteFile(filepath.Join(root, "per_cpu/cpu0/stats"), []byte(stats), 0o644)
+	for _, name := range []string{"tracing_on", "set_event_pid", "per_cpu/cpu0/stats", "per_cpu/cpu1/stats", "trace"} {
+		if err := os.Rename(filepath.Join(root, name), filepath.Join(root, name+".locked")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.follow(202); err != nil {
+		t.Fatalf("following after the lockdown: %v", err)
+	}
+	if got := tr.protect(); got != "lockdown" {
+		t.Fatalf("second protect: %s", got)
+	}
+	lost := tr.stop()
+	if lost != 5 {
+		t.Fatalf("lost %d (errors %v)", lost, tr.errorList())
+	}
+	if got := content(t, root, "set_event_pid.locked"); got != "0\n101\n202\n" {
+		t.Fatalf("set_event_pid %q", got)
+	}
+	if got := content(t, root, "tracing_on.locked"); !strings.HasSuffix(got, "0\n") {
+		t.Fatalf("tracing_on %q", got)
+	}
+	if errs := tr.errorList(); len(errs) != 1 || !strings.Contains(errs[0], "ftrace was switched off in the guest 1 times") {
+		t.Fatalf("errors %v", errs)
+	}
+	for _, e := range tr.errorList() {
+		if strings.Contains(e, "trace:") || strings.Contains(e, "open trace") {
+			t.Fatalf("stop tried to open the trace file under lockdown: %v", tr.errorList())
+		}
+	}
+}
+
+func TestProtectReportsAKernelWithoutLockdown(t *testing.T) {
+	root := fakeTracefs(t, "ae/open", "ae/open_r", "sched/sched_process_fork")
+	tr := newTracer(root, func([]byte) {})
+	tr.lockdownPath = filepath.Join(t.TempDir(), "missing", "lockdown")
+	if err := tr.arm(plan()); err != nil {
+		t.Fatal(err)
+	}
+	defer release(root)
+	got := tr.protect()
+	if !strings.HasPrefix(got, "unprotected: the kernel has no lockdown switch") || tr.locked {
+		t.Fatalf("protect: %s", got)
+	}
+}
