@@ -483,7 +483,7 @@ def image_build(
         console.print(f"[yellow]warning:[/yellow] libvirt pool not registered: {exc}")
     if not no_snapshot:
         for built_name in built_names:
-            _snapshot(built_name, force=False)
+            _snapshot(built_name, force=force)
 
 
 def _snapshot(name: str, force: bool, memory: int | None = None, accel: str | None = None) -> None:

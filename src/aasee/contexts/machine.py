@@ -19,6 +19,8 @@ from aasee.arch import ArchProfile
 
 __all__ = [
     "AGENT_PORT",
+    "DISPLAY_CONSOLE",
+    "DISPLAY_SLOT",
     "ISOLATED_NETDEV",
     "NETDEV_ID",
     "TIME_WARP_ARGS",
@@ -41,6 +43,11 @@ ISOLATED_NETDEV = f"user,id={NETDEV_ID},restrict=on,net=10.0.2.0/24,host=10.0.2.
 # of waiting for it, so a sample's sleep(600) passes in a second or two of wall time while
 # guest clocks stay consistent with each other.
 TIME_WARP_ARGS = ("-icount", "shift=auto,sleep=off")
+# A display is a standard VGA adapter at a slot no virtio device of any profile uses, and the
+# kernel console mirrored on it (tty0 first, so that /dev/console stays the serial console).
+DISPLAY_SLOT = 0x2
+DISPLAY_CONSOLE = "console=tty0"
+DISPLAY_ARCHES = ("x86_64", "i686")
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,16 @@ class HardwareIdentity:
     """(SMBIOS table type, ((field, value), ...)) entries, e.g. type 1 manufacturer."""
     cpu_model_id: str | None = None
     """The CPU model string the guest reads (x86 ``model-id``); None keeps QEMU's."""
+    cpu_vendor: str | None = None
+    """The x86 CPUID vendor (``GenuineIntel``) matching ``cpu_model_id``; TCG only."""
+    cpu_signature: tuple[int, int, int] | None = None
+    """The x86 CPUID (family, model, stepping) matching ``cpu_model_id``; TCG only."""
+    cpu_features: tuple[str, ...] = ()
+    """x86 CPU flags to add (``+sse4.2``) or remove (``-svm``) to match the model; TCG only."""
+    hide_hypervisor: bool = False
+    """Clear the x86 CPUID hypervisor bit (and, under KVM, KVM's signature)."""
+    acpi_oem: tuple[str, str] | None = None
+    """(OEM id, OEM table id) of the x86 ACPI tables instead of QEMU's BOCHS/BXPC."""
     disk_serial: str | None = None
 
 
@@ -93,6 +110,14 @@ class MachineSpec:
     incoming: bool = False
     identity: HardwareIdentity = field(default_factory=HardwareIdentity)
     extra_args: tuple[str, ...] = ()
+    display: bool = False
+    """A VGA display (x86 only) showing the kernel console, for screenshots."""
+
+    def kernel_cmdline(self) -> str:
+        """The guest kernel's command line; with a display, the console is mirrored on it."""
+        if self.display and DISPLAY_CONSOLE not in self.cmdline.split():
+            return f"{DISPLAY_CONSOLE} {self.cmdline}"
+        return self.cmdline
 
     @property
     def warped(self) -> bool:
@@ -102,8 +127,24 @@ class MachineSpec:
     def cpu(self) -> str | None:
         emulation = self.profile.emulation
         model = emulation.cpu_kvm if self.accel == "kvm" else emulation.cpu_tcg
-        if self.identity.cpu_model_id and self.profile.emulation.libvirt_arch == "x86_64":
-            model = f"{model or 'qemu64'},model-id={self.identity.cpu_model_id}"
+        identity = self.identity
+        if emulation.libvirt_arch != "x86_64":
+            return model
+        options: list[str] = []
+        if identity.hide_hypervisor:
+            options += ["-hypervisor", *(["kvm=off"] if self.accel == "kvm" else [])]
+        if self.accel == "tcg":
+            # Under KVM the host's own CPU shows through: its vendor and model are real.
+            if identity.cpu_vendor:
+                options.append(f"vendor={identity.cpu_vendor}")
+            if identity.cpu_signature:
+                family, cpu_model, stepping = identity.cpu_signature
+                options += [f"family={family}", f"model={cpu_model}", f"stepping={stepping}"]
+            options += identity.cpu_features
+        if identity.cpu_model_id and (self.accel == "tcg" or not identity.cpu_vendor):
+            options.append(f"model-id={identity.cpu_model_id.replace(',', ',,')}")
+        if options:
+            model = ",".join([model or "qemu64", *options])
         return model
 
 
@@ -129,6 +170,12 @@ def _smbios_args(identity: HardwareIdentity) -> list[str]:
         # Commas in values are doubled, QEMU's escape for option strings.
         rendered = ",".join(f"{k}={v.replace(',', ',,')}" for k, v in fields)
         args += ["-smbios", f"type={table},{rendered}"]
+    if identity.acpi_oem:
+        # A second -machine merges into the first (x86 pc/q35 only).
+        args += [
+            "-machine",
+            f"x-oem-id={identity.acpi_oem[0]},x-oem-table-id={identity.acpi_oem[1]}",
+        ]
     return args
 
 
@@ -157,7 +204,7 @@ def qemu_argv(spec: MachineSpec) -> list[str]:
         "-initrd",
         str(spec.initrd),
         "-append",
-        spec.cmdline,
+        spec.kernel_cmdline(),
         "-drive",
         f"file={spec.disk},if=none,id=disk0,format=qcow2,cache=unsafe",
         "-device",
@@ -189,12 +236,23 @@ def qemu_argv(spec: MachineSpec) -> list[str]:
     argv += _smbios_args(spec.identity)
     if spec.qmp_socket is not None:
         argv += ["-qmp", f"unix:{spec.qmp_socket},server=on,wait=off"]
+    if _has_display(spec):
+        argv += ["-device", _device(spec, "VGA", DISPLAY_SLOT)]
     argv += _nic_args(spec)
     if spec.warped:
         argv += TIME_WARP_ARGS
     if spec.incoming:
         argv += ["-incoming", "defer"]
     return argv + list(spec.extra_args)
+
+
+def _has_display(spec: MachineSpec) -> bool:
+    if spec.display and spec.profile.emulation.libvirt_arch not in DISPLAY_ARCHES:
+        raise ValueError(
+            f"a display is available on x86 guests only, not {spec.profile.name}: its kernel "
+            "has no console on a PCI VGA adapter"
+        )
+    return spec.display
 
 
 def _nic_args(spec: MachineSpec) -> list[str]:
@@ -235,7 +293,7 @@ def libvirt_xml(spec: MachineSpec) -> str:
     ).text = "hvm"
     ET.SubElement(os_el, "kernel").text = str(spec.kernel)
     ET.SubElement(os_el, "initrd").text = str(spec.initrd)
-    ET.SubElement(os_el, "cmdline").text = spec.cmdline
+    ET.SubElement(os_el, "cmdline").text = spec.kernel_cmdline()
     if emulation.libvirt_arch == "x86_64":
         features = ET.SubElement(domain, "features")
         ET.SubElement(features, "acpi")
@@ -269,6 +327,11 @@ def libvirt_xml(spec: MachineSpec) -> str:
     rng = ET.SubElement(devices, "rng", {"model": "virtio"})
     ET.SubElement(rng, "backend", {"model": "random"}).text = "/dev/urandom"
     _pci_address(rng, spec.profile.emulation.pci_slots.rng)
+    if _has_display(spec):
+        # No <graphics>: the adapter is there for the guest and for QMP screendump only.
+        video = ET.SubElement(devices, "video")
+        ET.SubElement(video, "model", {"type": "vga", "vram": "16384", "heads": "1"})
+        _pci_address(video, DISPLAY_SLOT)
     ET.SubElement(devices, "memballoon", {"model": "none"})
     args: list[str] = []
     if spec.nic is not None:

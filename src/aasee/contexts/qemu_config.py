@@ -81,6 +81,7 @@ class QemuConfig:
     time_warp: bool = True  # TCG only: skip guest idle time (defeats sleep-based evasion)
     uplink: InternetUplink | None = None  # "internet" only; from the server configuration
     extra_qemu_args: tuple[str, ...] = ()
+    display: bool = False  # a VGA display showing the kernel console (x86), for screenshots
 
     @property
     def profile(self) -> ArchProfile:
@@ -148,6 +149,7 @@ def machine_spec(
         incoming=incoming,
         identity=config.guest.identity,
         extra_args=config.extra_qemu_args,
+        display=config.display,
     )
 
 

@@ -57,6 +57,7 @@ from aasee.images.debian_packages import (
     run,
 )
 from aasee.images.guest_layout import AGENT_PATH, ROOT_DEVICE, STAGE2_PATH, stage2_init
+from aasee.images.identity import hardware_for
 from aasee.images.initramfs import build_initramfs
 from aasee.images.kernels import (
     GuestKernel,
@@ -66,7 +67,7 @@ from aasee.images.kernels import (
     source_kernel,
 )
 from aasee.images.recipes import RECIPES, GuestRecipe, recipe_for
-from aasee.images.store import GuestImage, ImageError, cache_dir, image_dir
+from aasee.images.store import GuestImage, ImageError, cache_dir, image_dir, snapshot_root
 
 __all__ = ["BUILDER_VERSION", "RECIPES", "GuestRecipe", "ImageBuilder", "recipe_for"]
 
@@ -80,6 +81,7 @@ BUILD_MODULES = (
     "busybox_root.py",
     "debian_packages.py",
     "guest_layout.py",
+    "identity.py",
     "initramfs.py",
     "kernels.py",
     "recipes.py",
@@ -295,14 +297,25 @@ class ImageBuilder:
             built_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             size_bytes=targets["disk"].stat().st_size,
             inputs=plan.inputs,
+            hardware=hardware_for(name, profile.userland.kind, inputs_key),
         )
         meta_path = self.out / f"{name}.json"
         partial = meta_path.with_name(f".{meta_path.name}.tmp")
         partial.write_text(image.model_dump_json(indent=2))
         os.chmod(partial, 0o644)
         os.replace(partial, meta_path)
+        self._drop_snapshots(name)
         self.progress(f"image {name} ready")
         return image
+
+    def _drop_snapshots(self, name: str) -> None:
+        """Every snapshot of the image was made from its previous disk: a forced rebuild with
+        the same inputs has the same key but not the same file system (its machine id, host
+        keys and ext4 UUID are new), and a restored guest would read it through stale caches.
+        """
+        for meta in snapshot_root().glob(f"{name}-*/meta.json"):
+            shutil.rmtree(meta.parent, ignore_errors=True)
+            self.progress(f"removed the snapshot {meta.parent.name} of the previous build")
 
     def cmdline(self) -> str:
         """The guest kernel's command line: console, root disk, the profile's extras."""
@@ -416,13 +429,105 @@ class ImageBuilder:
             run(["cp", "-a", str(source), str(modules / kernel.release)])
         hostname = self.recipe.hostname
         (root / "etc/hostname").write_text(f"{hostname}\n")
-        (root / "etc/hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {hostname}\n")
-        (root / "etc/fstab").write_text(f"{ROOT_DEVICE} / ext4 rw 0 1\n")
+        (root / "etc/hosts").write_text(_HOSTS.format(hostname=hostname))
+        (root / "etc/fstab").write_text(f"{ROOT_DEVICE} / ext4 rw,errors=remount-ro 0 1\n")
         (root / "etc/resolv.conf").write_text("nameserver 10.0.2.3\n")
+        (root / "etc/network/interfaces").write_text(_INTERFACES)
+        self._server_identity(root)
+        self._server_services(root)
+        self._server_user(root)
+
+    def _server_identity(self, root: Path) -> None:
+        """What makes one image a machine of its own: machine id, SSH host keys, time zone."""
+        (root / "etc/machine-id").write_text(os.urandom(16).hex() + "\n")
+        dbus = root / "var/lib/dbus"
+        dbus.mkdir(parents=True, exist_ok=True)
+        (dbus / "machine-id").unlink(missing_ok=True)
+        (dbus / "machine-id").symlink_to("/etc/machine-id")
+        for key in (root / "etc/ssh").glob("ssh_host_*"):
+            key.unlink()
+        run(["chroot", str(root), "ssh-keygen", "-A"])
+        zone = self.recipe.timezone
+        if (root / "usr/share/zoneinfo" / zone).is_file():
+            (root / "etc/localtime").unlink(missing_ok=True)
+            (root / "etc/localtime").symlink_to(f"/usr/share/zoneinfo/{zone}")
+            (root / "etc/timezone").write_text(f"{zone}\n")
+
+    def _server_services(self, root: Path) -> None:
+        """The daemons the start-up script starts, as Debian's runlevel 2 links.
+
+        The start-up script runs ``/etc/rc2.d/S*`` (systemd is installed for its commands
+        only, PID 1 is the agent): the packages' own init scripts, and one for rsyslog,
+        whose package has a systemd unit only.
+        """
+        self._install(root, "/etc/init.d/rsyslog", _RSYSLOG_INIT.encode(), 0o755)
+        rc2 = root / "etc/rc2.d"
+        rc2.mkdir(parents=True, exist_ok=True)
+        for link in rc2.glob("S*"):
+            link.unlink()
+        for order, service in SERVER_SERVICES:
+            if (root / "etc/init.d" / service).is_file():
+                (rc2 / f"S{order:02d}{service}").symlink_to(f"../init.d/{service}")
+        (root / "var/spool/rsyslog").mkdir(parents=True, exist_ok=True)
+        (root / "var/log/bootstrap.log").unlink(missing_ok=True)
+        for log in ("syslog", "auth.log", "cron.log", "kern.log", "user.log"):
+            path = root / "var/log" / log
+            path.touch()
+            os.chown(path, 0, _gid(root, "adm"))
+            path.chmod(0o640)
+        crontabs = root / "var/spool/cron/crontabs"
+        crontabs.mkdir(parents=True, exist_ok=True)
+        self._install(root, "/usr/local/sbin/backup-www", _BACKUP_SCRIPT.encode(), 0o755)
+        crontab = crontabs / "root"
+        crontab.write_text(_ROOT_CRONTAB)
+        os.chown(crontab, 0, _gid(root, "crontab"))
+        crontab.chmod(0o600)
+
+    def _server_user(self, root: Path) -> None:
+        """The administrator's account: home, shell history, a few files, sudo rights."""
         user = self.recipe.user
+        chroot = ["chroot", str(root)]
         passwd = (root / "etc/passwd").read_text()
         if f"\n{user}:" not in passwd:
-            run(["chroot", str(root), "useradd", "-m", "-u", "1000", "-s", "/bin/bash", user])
+            run([*chroot, "useradd", "-m", "-u", "1000", "-s", "/bin/bash", "-c", "Admin", user])
+        run([*chroot, "usermod", "-aG", "sudo,adm", user])
+        secret = os.urandom(12).hex()
+        subprocess.run([*chroot, "chpasswd"], input=f"{user}:{secret}\n", text=True, check=True)
+        home = root / "home" / user
+        files = {
+            ".bash_history": _ADMIN_HISTORY,
+            "notes.txt": _ADMIN_NOTES,
+            "deploy.sh": _DEPLOY_SCRIPT,
+        }
+        for name, text in files.items():
+            (home / name).write_text(text)
+        (home / "deploy.sh").chmod(0o755)
+        (home / ".bash_history").chmod(0o600)
+        ssh = home / ".ssh"
+        ssh.mkdir(mode=0o700, exist_ok=True)
+        key = ssh / "id_ed25519"
+        key.unlink(missing_ok=True)
+        key.with_suffix(".pub").unlink(missing_ok=True)
+        run(
+            [
+                *chroot,
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                f"{user}@{self.recipe.hostname}",
+                "-f",
+                f"/home/{user}/.ssh/id_ed25519",
+            ]
+        )
+        (ssh / "authorized_keys").write_text(key.with_suffix(".pub").read_text())
+        (ssh / "authorized_keys").chmod(0o600)
+        run([*chroot, "chown", "-R", f"{user}:{user}", f"/home/{user}"])
+        (root / "root/.bash_history").write_text(_ROOT_HISTORY)
+        (root / "root/.bash_history").chmod(0o600)
 
     # --- embedded device root ---------------------------------------------------------------
     def _device_root(self, root: Path, busybox: Path) -> None:
@@ -441,6 +546,134 @@ class ImageBuilder:
                 copy_debian_libc(tree, root)
         if userland.cross_libc_dir:
             copy_cross_libc(Path(userland.cross_libc_dir), root)
+
+
+SERVER_SERVICES = ((1, "rsyslog"), (1, "sudo"), (2, "atd"), (2, "cron"), (2, "ssh"), (3, "nginx"))
+"""(order, init script) of the daemons a Debian server guest runs from start-up."""
+
+_HOSTS = """127.0.0.1\tlocalhost
+127.0.1.1\t{hostname}
+
+# The following lines are desirable for IPv6 capable hosts
+::1     localhost ip6-localhost ip6-loopback
+ff02::1 ip6-allnodes
+ff02::2 ip6-allrouters
+"""
+
+_INTERFACES = """# This file describes the network interfaces available on your system
+# and how to activate them. For more information, see interfaces(5).
+
+source /etc/network/interfaces.d/*
+
+# The loopback network interface
+auto lo
+iface lo inet loopback
+
+# The primary network interface
+allow-hotplug eth0
+iface eth0 inet static
+\taddress 10.0.2.15/24
+\tgateway 10.0.2.2
+"""
+
+_RSYSLOG_INIT = """#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          rsyslog
+# Required-Start:    $remote_fs $time
+# Required-Stop:     umountnfs $time
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: enhanced syslogd
+### END INIT INFO
+PATH=/sbin:/bin:/usr/sbin:/usr/bin
+PIDFILE=/run/rsyslogd.pid
+case "$1" in
+  start)
+    start-stop-daemon --start --quiet --pidfile $PIDFILE --exec /usr/sbin/rsyslogd -- ;;
+  stop)
+    start-stop-daemon --stop --quiet --retry=TERM/30/KILL/5 --pidfile $PIDFILE \
+      --exec /usr/sbin/rsyslogd && rm -f $PIDFILE ;;
+  restart|force-reload)
+    "$0" stop; "$0" start ;;
+  status)
+    start-stop-daemon --status --pidfile $PIDFILE --exec /usr/sbin/rsyslogd ;;
+  *)
+    echo "Usage: /etc/init.d/rsyslog {start|stop|restart|force-reload|status}" >&2
+    exit 3 ;;
+esac
+"""
+
+_ROOT_CRONTAB = """# DO NOT EDIT THIS FILE - edit the master and reinstall.
+# (/tmp/crontab.Xk2v9Q installed on Tue Mar 12 09:41:07 2024)
+# (Cron version -- $Id: crontab.c,v 2.13 1994/01/17 03:20:37 vixie Exp $)
+# m h  dom mon dow   command
+15 2 * * * /usr/local/sbin/backup-www >/dev/null 2>&1
+"""
+
+_BACKUP_SCRIPT = """#!/bin/sh
+# Nightly copy of the web root and the nginx configuration.
+set -e
+dest=/var/backups/www
+mkdir -p "$dest"
+tar -czf "$dest/www-$(date +%F).tar.gz" /var/www /etc/nginx 2>/dev/null
+find "$dest" -name 'www-*.tar.gz' -mtime +14 -delete
+"""
+
+_ADMIN_HISTORY = """sudo apt update
+sudo apt upgrade -y
+df -h
+free -m
+sudo systemctl status nginx
+sudo tail -n 50 /var/log/nginx/error.log
+cd /var/www/html
+ls -la
+sudo vi /etc/nginx/sites-available/default
+sudo nginx -t
+sudo systemctl reload nginx
+curl -I http://localhost/
+sudo crontab -l
+ssh-keygen -t ed25519
+cat ~/.ssh/id_ed25519.pub
+sudo ufw status
+ip a
+ss -tlnp
+top
+sudo journalctl -u ssh --since yesterday
+./deploy.sh
+exit
+"""
+
+_ROOT_HISTORY = """apt install nginx-light
+systemctl enable nginx
+crontab -e
+ufw allow 22/tcp
+ufw allow 80/tcp
+passwd admin
+exit
+"""
+
+_ADMIN_NOTES = """web01 - internal intranet frontend
+- nginx serves /var/www/html, config in /etc/nginx/sites-available/default
+- nightly backup at 02:15 (root crontab) to /var/backups/www
+- TODO: renew the internal TLS certificate before June
+- TODO: move the monitoring agent to the new collector
+"""
+
+_DEPLOY_SCRIPT = """#!/bin/sh
+# Publish the site from the build share.
+set -e
+src=${1:-/srv/build/site}
+sudo cp -a "$src"/. /var/www/html/
+sudo systemctl reload nginx
+"""
+
+
+def _gid(root: Path, group: str) -> int:
+    for line in (root / "etc/group").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == group:
+            return int(fields[2])
+    return 0
 
 
 def _tool_version(tool: str) -> str:

@@ -20,8 +20,61 @@ from aasee.images.debian_packages import DEFAULT_MIRROR, DEFAULT_SECURITY_MIRROR
 
 __all__ = ["DEBIAN_PACKAGES", "RECIPES", "GuestRecipe", "recipe_for"]
 
-DEBIAN_PACKAGES = ("python3", "iproute2", "kmod", "procps", "netbase", "busybox", "passwd")
-"""What the Debian server guest has besides minbase (interpreters samples use, tools)."""
+DEBIAN_PACKAGES = (
+    # base system: what a minimal Debian server install has beyond minbase
+    "systemd",
+    "systemd-sysv",
+    "ifupdown",
+    "iproute2",
+    "kmod",
+    "procps",
+    "psmisc",
+    "netbase",
+    "busybox",
+    "passwd",
+    "tzdata",
+    "lsb-release",
+    "dmidecode",
+    "pciutils",
+    "less",
+    "vim-tiny",
+    "lsof",
+    "file",
+    "bzip2",
+    "xz-utils",
+    "zip",
+    "unzip",
+    "gnupg",
+    "logrotate",
+    "bash-completion",
+    # services running on the server
+    "cron",
+    "at",
+    "openssh-server",
+    "openssh-client",
+    "rsyslog",
+    "nginx-light",
+    # administration and network tools payloads call
+    "sudo",
+    "curl",
+    "wget",
+    "openssl",
+    "ca-certificates",
+    "ufw",
+    "iptables",
+    "nftables",
+    "iputils-ping",
+    "net-tools",
+    "netcat-openbsd",
+    "bind9-dnsutils",
+    "ldap-utils",
+    # interpreters
+    "perl",
+    "python3",
+)
+"""What the Debian server guest has besides minbase: a small server's services (cron, at,
+sshd, rsyslog, nginx), the administration and network tools payloads call, interpreters.
+systemd is there for its commands and unit directories only: PID 1 is the agent."""
 
 
 def _mirror() -> str:
@@ -44,11 +97,13 @@ class GuestRecipe:
     security_mirror: str = field(default_factory=_security_mirror)
     packages: tuple[str, ...] = DEBIAN_PACKAGES
     """Debian packages added to a debootstrapped root (``debian`` userland only)."""
-    disk_size: str = "2G"
+    disk_size: str = "3G"
     user: str = "admin"
     """The unprivileged account of a Debian root (uid 1000; devices always have ``admin``).
     Not ``analyst`` or the like: samples look for sandbox-sounding account names."""
-    hostname: str = "workstation"
+    hostname: str = "srv-web01"
+    timezone: str = "Europe/Berlin"
+    """The Debian root's time zone (``/etc/localtime``)."""
 
     @property
     def profile(self) -> ArchProfile:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aasee.arch import ArchProfile, get_profile
 from aasee.contexts.machine import HardwareIdentity
+from aasee.images.identity import ImageHardware, hardware_for
 
 DEFAULT_HOME = Path("/var/lib/aasee")
 
@@ -57,14 +58,21 @@ class GuestImage(BaseModel):
     size_bytes: int = 0
     inputs: dict[str, str] = Field(default_factory=dict)
     """What the image was built from: package versions, source and code digests."""
+    hardware: ImageHardware | None = None
+    """The machine the guest claims to be, fixed at build time (``images.identity``)."""
 
     def profile(self) -> ArchProfile:
         """The architecture profile of this guest (``arch`` may be an alias, e.g. amd64)."""
         return get_profile(self.arch)
 
     def hardware_identity(self) -> HardwareIdentity:
-        """What the guest's firmware and devices claim to be."""
-        return HardwareIdentity()
+        """What the guest's firmware and devices claim to be: the identity recorded at build
+        time, or for an image built before identities were recorded, the one its build
+        would have recorded."""
+        hardware = self.hardware
+        if hardware is None:
+            hardware = hardware_for(self.name, self.profile().userland.kind, self.inputs_key)
+        return hardware.identity()
 
     def check(self) -> None:
         for label, path in (("disk", self.disk), ("kernel", self.kernel), ("initrd", self.initrd)):

@@ -21,8 +21,18 @@ while [ -z "$(ls /sys/class/virtio-ports 2>/dev/null)" ] && [ $i -lt 100 ]; do s
 for port in /sys/class/virtio-ports/*; do
   [ -e "$port/name" ] && ln -sf "/dev/${port##*/}" "/dev/virtio-ports/$(cat "$port/name")"
 done
+# Local services: a device's /etc/init.d/S* scripts one after the other; a Debian server's
+# runlevel 2 links side by side (they wait for their disk reads, not for each other).
 for service in /etc/init.d/S[0-9]*; do
   [ -x "$service" ] && "$service" start
 done
+started=""
+for service in /etc/rc2.d/S[0-9]*; do
+  [ -x "$service" ] || continue
+  "$service" start </dev/null >/dev/null &
+  started="$started $!"
+done
+# Only these: a bare `wait` would also wait for every daemon a device's script left behind.
+[ -n "$started" ] && wait $started
 echo "System ready." >/dev/console
 exec @AGENT@ --init

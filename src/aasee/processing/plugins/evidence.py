@@ -78,9 +78,9 @@ KINDS: Mapping[str, str] = {
     MEMORY_MANIFEST: "memory dump list",
     SCREENSHOTS_MANIFEST: "screenshot list",
 }
-# Written while the report is being built: listed, not hashed.
-UNSETTLED = frozenset({"analysis.log"})
-NOT_LISTED = frozenset({"report.json", "report.html"})
+# The reports, and the analysis log, which grows while the report is built (listing its size
+# would make a reprocessed report differ from the first).
+NOT_LISTED = frozenset({"report.json", "report.html", "analysis.log"})
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -278,7 +278,7 @@ def _listing(folder: Path, known: Mapping[str, str], errors: list[str]) -> list[
         try:
             size = path.stat().st_size
             digest = known.get(name)
-            if digest is None and name not in UNSETTLED:
+            if digest is None:
                 digest = _sha256(path)
         except OSError as exc:
             errors.append(f"{name}: {exc.strerror or exc}")
