@@ -60,7 +60,9 @@ TRACER = TracerAbi(
 GO_SOFTFLOAT = (("GOMIPS", "softfloat"),)
 
 
-def malta(emulator: str, libvirt_arch: str) -> Emulation:
+def malta(
+    emulator: str, libvirt_arch: str, time_warp: bool = True, ready_snapshots: bool = True
+) -> Emulation:
     return Emulation(
         emulator=emulator,
         machine="malta",
@@ -72,6 +74,8 @@ def malta(emulator: str, libvirt_arch: str) -> Emulation:
         max_memory_mib=256,
         # Linux's Malta IRQ table routes slots 0x12-0x15 only (see PciSlots).
         pci_slots=PciSlots(disk=0x12, serial=0x13, rng=0x14, nic=0x15),
+        time_warp=time_warp,
+        ready_snapshots=ready_snapshots,
     )
 
 

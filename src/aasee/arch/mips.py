@@ -90,7 +90,13 @@ PROFILE = ArchProfile(
     name="mips",
     aliases=("mipsbe", "mipseb", "mips32"),
     description="32-bit big-endian MIPS Linux (o32): embedded device with busybox",
-    emulation=malta("qemu-system-mips", "mips"),
+    # No time warp: restored from a ready snapshot with the tracer armed, this kernel
+    # sometimes livelocks QEMU under -icount (the vCPU thread spinning in timer reprogramming
+    # with the big QEMU lock held; QMP and SIGTERM unanswered), seen again on 2026-12-07 with
+    # Debian's Malta configuration after 0 in 18 earlier. It runs in real time instead.
+    # Restored without the time warp, the guest took about 20 s to run a sample (cold boot to
+    # a ready agent: 4.5 s), so this guest boots cold for every analysis.
+    emulation=malta("qemu-system-mips", "mips", time_warp=False, ready_snapshots=False),
     kernel=SourceKernel(
         source_package="linux-source-6.1",
         kernel_arch="mips",

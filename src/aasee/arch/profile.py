@@ -67,6 +67,11 @@ class Emulation:
     """Host ``uname -m`` values on which KVM can run this guest (empty: TCG only)."""
     default_memory_mib: int = 1024
     max_memory_mib: int = 3072
+    time_warp: bool = True
+    ready_snapshots: bool = True
+    """Whether analyses restore a ready snapshot; where not, every run boots cold."""
+    """Whether the time warp (``-icount``, TCG) is safe for this guest; where it is not, the
+    guest runs in real time and samples' sleeps are not skipped."""
     disk_bus: Literal["virtio"] = "virtio"
     pci_slots: PciSlots = field(default_factory=PciSlots)
     """Where the virtio devices sit on the root bus (fixed: a saved state needs the same)."""

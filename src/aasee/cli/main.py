@@ -475,14 +475,17 @@ def image_build(
             f"{built.name} ({built.arch}): {built.disk} ({built.size_bytes / 1e6:.0f} MB), "
             f"kernel {built.kernel_release}, agent {built.agent_version}"
         )
-        built_names.append(built.name)
+        built_names.append((built.name, recipe.profile.emulation.ready_snapshots))
     try:
         pool = register_pool()
         console.log(f"image directory registered as libvirt storage pool '{pool}'")
     except LibvirtUnavailable as exc:
         console.print(f"[yellow]warning:[/yellow] libvirt pool not registered: {exc}")
     if not no_snapshot:
-        for built_name in built_names:
+        for built_name, snapshots in built_names:
+            if not snapshots:
+                out.print(f"{built_name} boots cold for every analysis: no ready snapshot")
+                continue
             _snapshot(built_name, force=force)
 
 

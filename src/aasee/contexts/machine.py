@@ -122,7 +122,7 @@ class MachineSpec:
     @property
     def warped(self) -> bool:
         """Time warp needs instruction counting, which only TCG has."""
-        return self.time_warp and self.accel == "tcg"
+        return self.time_warp and self.accel == "tcg" and self.profile.emulation.time_warp
 
     def cpu(self) -> str | None:
         emulation = self.profile.emulation

@@ -47,6 +47,7 @@ logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
 
 _TAP_SLOT: int | None = None
 _TAP_SLOT_LOCK = threading.Lock()
+QMP_COMMAND_TIMEOUT = 120.0
 
 
 def tap_slot() -> int:
@@ -206,6 +207,9 @@ class QemuProcessContext(ContextBase):
                 monitor = QEMUMonitorProtocol(str(self.qmp_socket))
                 try:
                     monitor.connect()
+                    # A wedged QEMU (a livelocked vCPU holding its big lock) never answers:
+                    # bounded, a command fails and the VM is killed instead of the run hanging.
+                    monitor.settimeout(QMP_COMMAND_TIMEOUT)
                     return monitor
                 except (OSError, ConnectError):
                     # The socket file appears before QEMU listens on it; retry until then.

@@ -32,7 +32,11 @@ class QemuSandbox(Sandbox):
         config = request.config
         plans: list[BootPlan] = []
         reason = "requested"
-        if request.revert != "cold":
+        if request.revert != "cold" and not config.profile.emulation.ready_snapshots:
+            if request.revert == "snapshot":
+                raise ContextError(f"the {config.profile.name} guest boots cold, by its profile")
+            reason = f"the {config.profile.name} guest boots cold, by its profile"
+        elif request.revert != "cold":
             if request.snapshot_root is None:
                 reason = "no snapshot store"
                 snapshot = None

@@ -51,7 +51,9 @@ def shape_of(config: QemuConfig) -> dict[str, object]:
         ),
         "identity": repr(config.guest.identity),
         "accel": config.accel.accel,
-        "time_warp": config.time_warp and config.accel.accel == "tcg",
+        "time_warp": config.time_warp
+        and config.accel.accel == "tcg"
+        and config.profile.emulation.time_warp,
         # The guest side of an internet run is the fake network's: same NIC, addresses, tap.
         "network": "fake" if config.network == "internet" else config.network,
         "agent_port": AGENT_PORT,
