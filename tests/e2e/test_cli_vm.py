@@ -54,7 +54,7 @@ def test_bad_sample_is_a_clear_error(
 def test_missing_image_is_a_clear_error(tmp_path: Path, no_leftovers: None) -> None:
     result = aasee("analyze", str(DEMO), "--image", "no-such-guest", "--out", str(tmp_path / "o"))
     assert result.returncode == 2
-    assert "guest image 'no-such-guest' not found" in result.stderr
+    assert "guest image 'no-such-guest' is not available" in result.stderr
     assert "aasee image build" in result.stderr
 
 
