@@ -29,6 +29,7 @@ import redis
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
+from aasee.arch import DEFAULT_ARCH, get_profile
 from aasee.contexts.network import list_sandbox_namespaces
 from aasee.images.store import GuestImage, aasee_home
 from aasee.service.models import Task, Token, WorkerHeartbeat
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 pytestmark = pytest.mark.vm
+# The queue the samples of these tests (scripts) are routed to.
+DEFAULT_IMAGE = get_profile(DEFAULT_ARCH).default_image
 ROOT = Path(__file__).resolve().parents[2]
 AASEE = ROOT / ".venv" / "bin" / "aasee"
 BUCKET = "aasee-distributed"
@@ -260,7 +263,7 @@ def test_web_worker_and_postprocess_daemons_share_postgres_redis_and_s3(
     finally:
         server.close()
     queues = Queues(shared.queue_url)
-    assert (queues.analysis.depth(), queues.postprocess.depth()) == (0, 0)
+    assert (queues.analysis(DEFAULT_IMAGE).depth(), queues.postprocess.depth()) == (0, 0)
 
     for process in daemons["processes"].values():
         process.send_signal(signal.SIGTERM)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from aasee.arch import DEFAULT_ARCH, get_profile
 from aasee.contexts.network import list_sandbox_namespaces
 from aasee.contexts.qemu_process import list_qemu_sandboxes
 from aasee.images.store import GuestImage, aasee_home
@@ -22,6 +23,8 @@ from aasee.service.facade import SubmitOptions, TaskService
 from aasee.service.settings import Settings, load_settings
 
 pytestmark = pytest.mark.vm
+# The queue the samples of these tests (scripts) are routed to.
+DEFAULT_IMAGE = get_profile(DEFAULT_ARCH).default_image
 ROOT = Path(__file__).resolve().parents[2]
 SUBMISSIONS = 10
 SERVE = (
@@ -200,7 +203,7 @@ def test_serve_processes_ten_submissions_and_survives_a_killed_worker(
             v.id for v in service.list(limit=200).items if v.status not in ("reported", "failed")
         ]
         assert not stuck
-        assert service.queues.analysis.depth() == 0
+        assert service.queues.analysis(DEFAULT_IMAGE).depth() == 0
         assert service.queues.postprocess.depth() == 0
         print("metrics:", service.metrics())
     finally:
