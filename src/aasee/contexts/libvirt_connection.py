@@ -130,3 +130,27 @@ def connect(uri: str = DEFAULT_URI, kvm_broken: bool = False) -> libvirt.virConn
     if conn is None:
         raise LibvirtUnavailable(f"cannot connect to libvirt at {uri}")
     return conn
+
+
+def domain_active(domain: libvirt.virDomain | None) -> bool:
+    """Whether ``domain`` runs; a domain libvirt no longer knows does not."""
+    if domain is None:
+        return False
+    try:
+        return bool(domain.isActive())
+    except libvirt.libvirtError:
+        return False
+
+
+def destroy_domain(domain: libvirt.virDomain | None) -> libvirt.libvirtError | None:
+    """Power ``domain`` off at once; returns libvirt's refusal, if any (a domain already
+    gone is not one)."""
+    if domain is None:
+        return None
+    try:
+        if domain.isActive():
+            domain.destroy()
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+            return exc
+    return None

@@ -19,7 +19,12 @@ from typing import Any, ClassVar
 import libvirt
 import libvirt_qemu
 
-from aasee.contexts.libvirt_connection import DEFAULT_URI, connect
+from aasee.contexts.libvirt_connection import (
+    DEFAULT_URI,
+    connect,
+    destroy_domain,
+    domain_active,
+)
 from aasee.contexts.machine import libvirt_xml
 from aasee.contexts.qemu_config import (
     DOMAIN_PREFIX,
@@ -115,22 +120,13 @@ class LibvirtQemuContext(ContextBase):
         self._destroy()
 
     def is_running(self) -> bool:
-        if self._domain is None:
-            return False
-        try:
-            return bool(self._domain.isActive())
-        except libvirt.libvirtError:
-            return False
+        return domain_active(self._domain)
 
     def _destroy(self) -> None:
-        if self._domain is not None:
-            try:
-                if self._domain.isActive():
-                    self._domain.destroy()
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                    raise ContextError(f"cannot destroy the VM: {exc}") from exc
-            self._domain = None
+        refused = destroy_domain(self._domain)
+        if refused is not None:
+            raise ContextError(f"cannot destroy the VM: {refused}") from refused
+        self._domain = None
 
     def qmp(self, command: str, **arguments: Any) -> Any:
         """Run a QMP command on this VM's QEMU through libvirt."""

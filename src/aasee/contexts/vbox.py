@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import libvirt
 
+from aasee.contexts.libvirt_connection import destroy_domain, domain_active
 from aasee.contexts.machine import VBOX_DISK_FORMATS, MachineSpec, NicSpec, mac_for, vbox_xml
 from aasee.contexts.network import GUEST
 from aasee.contexts.qemu_config import (
@@ -278,22 +279,12 @@ class VirtualBoxContext(ContextBase):
         self._call("reboot the VirtualBox VM", self.domain.reboot, 0)
 
     def is_running(self) -> bool:
-        if self._domain is None:
-            return False
-        try:
-            return bool(self._domain.isActive())
-        except libvirt.libvirtError:
-            return False
+        return domain_active(self._domain)
 
     def _destroy(self) -> None:
-        if self._domain is None:
-            return
-        try:
-            if self._domain.isActive():
-                self._domain.destroy()
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                raise ContextError(f"cannot power off the VirtualBox VM: {exc}") from exc
+        refused = destroy_domain(self._domain)
+        if refused is not None:
+            raise ContextError(f"cannot power off the VirtualBox VM: {refused}") from refused
 
     @staticmethod
     def _call(what: str, method: Callable[..., Any], *args: Any) -> Any:

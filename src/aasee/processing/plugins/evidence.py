@@ -183,17 +183,27 @@ def _member(folder: Path, directory: str, value: Any) -> str | None:
     return value
 
 
-def _dumps(folder: Path, document: Mapping[str, Any], errors: list[str]) -> list[MemoryDump]:
-    dumps = []
-    for entry in _list(document.get("dumps"))[:MAX_DUMPS]:
+def _entries(
+    folder: Path, listed: list[Any], directory: str, what: str, errors: list[str]
+) -> Iterator[tuple[dict[str, Any], str, str | None, float | None]]:
+    """The manifest entries whose file is there: (entry, path, well-formed sha256, time)."""
+    manifests = {DUMP_DIR: MEMORY_MANIFEST, FRAME_DIR: SCREENSHOTS_MANIFEST}
+    for entry in listed:
         if not isinstance(entry, dict):
             continue
-        path = _member(folder, DUMP_DIR, entry.get("file"))
+        path = _member(folder, directory, entry.get("file"))
         if path is None:
-            errors.append(f"a memory dump listed in {MEMORY_MANIFEST} is missing")
+            errors.append(f"a {what} listed in {manifests[directory]} is missing")
             continue
         sha256 = entry.get("sha256")
-        when = _number(entry.get("time"))
+        digest = sha256 if isinstance(sha256, str) and _SHA256.match(sha256) else None
+        yield entry, path, digest, _number(entry.get("time"))
+
+
+def _dumps(folder: Path, document: Mapping[str, Any], errors: list[str]) -> list[MemoryDump]:
+    dumps = []
+    listed = _list(document.get("dumps"))[:MAX_DUMPS]
+    for entry, path, sha256, when in _entries(folder, listed, DUMP_DIR, "memory dump", errors):
         dumps.append(
             MemoryDump(
                 path=path,
@@ -205,7 +215,7 @@ def _dumps(folder: Path, document: Mapping[str, Any], errors: list[str]) -> list
                 compression=_text(entry.get("compression"), 20),
                 raw_bytes=_count(entry.get("raw_bytes")),
                 bytes=(folder / path).stat().st_size,
-                sha256=sha256 if isinstance(sha256, str) and _SHA256.match(sha256) else None,
+                sha256=sha256,
                 dump_seconds=_number(entry.get("dump_seconds")),
                 compress_seconds=_number(entry.get("compress_seconds")),
             )
@@ -215,15 +225,8 @@ def _dumps(folder: Path, document: Mapping[str, Any], errors: list[str]) -> list
 
 def _screenshots(folder: Path, document: Mapping[str, Any], errors: list[str]) -> Screenshots:
     frames = []
-    for entry in _list(document.get("frames"))[:MAX_FRAMES]:
-        if not isinstance(entry, dict):
-            continue
-        path = _member(folder, FRAME_DIR, entry.get("file"))
-        if path is None:
-            errors.append(f"a screenshot listed in {SCREENSHOTS_MANIFEST} is missing")
-            continue
-        sha256 = entry.get("sha256")
-        when = _number(entry.get("time"))
+    listed = _list(document.get("frames"))[:MAX_FRAMES]
+    for entry, path, sha256, when in _entries(folder, listed, FRAME_DIR, "screenshot", errors):
         frames.append(
             Screenshot(
                 path=path,
@@ -234,7 +237,7 @@ def _screenshots(folder: Path, document: Mapping[str, Any], errors: list[str]) -
                 width=_count(entry.get("width")),
                 height=_count(entry.get("height")),
                 bytes=(folder / path).stat().st_size,
-                sha256=sha256 if isinstance(sha256, str) and _SHA256.match(sha256) else None,
+                sha256=sha256,
             )
         )
     return Screenshots(
