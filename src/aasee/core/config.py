@@ -49,6 +49,9 @@ class HookSpec(BaseModel):
 
     name: str
     configuration: dict[str, Any] = Field(default_factory=dict)
+    optional: bool = False
+    """Skip the hook (logged, listed in ``HookManager.skipped``) when the context lacks a
+    capability it needs, instead of failing the load: evidence a sandbox kind cannot give."""
 
     @field_validator("name")
     @classmethod

@@ -85,6 +85,11 @@ class Environment:
         return [] if self._manager is None else self._manager.hooks
 
     @property
+    def skipped_hooks(self) -> list[tuple[str, str]]:
+        """(hook, why) for each optional hook the context could not serve."""
+        return [] if self._manager is None else list(self._manager.skipped)
+
+    @property
     def errors(self) -> list[HandlerError | BaseException]:
         """Handler errors from the context's bus, then errors from cleanup."""
         handler_errors: list[HandlerError | BaseException] = (

@@ -76,6 +76,8 @@ class HookManager:
         self._config = config
         self._context = context
         self._hooks: list[Hook] = []
+        self.skipped: list[tuple[str, str]] = []
+        """(hook, why) for every optional hook the context could not serve."""
 
     @property
     def hooks(self) -> list[Hook]:
@@ -92,6 +94,13 @@ class HookManager:
             raise RuntimeError("hooks are already loaded")
         for spec in self._config.hooks:
             try:
+                if spec.optional:
+                    missing = self._missing_capabilities(_import_hook_class(spec.name))
+                    if missing:
+                        why = f"the context lacks {', '.join(missing)}"
+                        logger.info("optional hook %s skipped: %s", spec.name, why)
+                        self.skipped.append((spec.name, why))
+                        continue
                 self._hooks.append(self._instantiate(spec))
             except BaseException:
                 self.cleanup()
@@ -141,12 +150,16 @@ class HookManager:
         logger.debug("loaded hook %s", spec.name)
         return hook
 
-    def _check_capabilities(self, name: str, hook_class: type[Hook]) -> None:
+    def _missing_capabilities(self, hook_class: type[Hook]) -> list[str]:
         provided = getattr(self._context, "capabilities", None)
         if provided is None:
             # A context that declares nothing (e.g. one of a SEE user's own) is trusted.
-            return
-        missing = sorted(set(hook_class.requires) - set(provided))
+            return []
+        return sorted(set(hook_class.requires) - set(provided))
+
+    def _check_capabilities(self, name: str, hook_class: type[Hook]) -> None:
+        provided = getattr(self._context, "capabilities", None) or ()
+        missing = self._missing_capabilities(hook_class)
         if missing:
             raise HookLoadError(
                 name,

@@ -239,3 +239,27 @@ def test_a_hook_needing_a_missing_capability_fails_at_load_naming_both() -> None
     assert len(manager.hooks) == 1
     # A context that declares nothing is trusted (a SEE user's own context).
     HookManager("id", spec, RecordingContext("id")).load()
+
+
+def test_an_optional_hook_the_context_cannot_serve_is_skipped_and_listed() -> None:
+    spec = load_hooks_config(
+        {
+            "hooks": [
+                {"name": f"{__name__}._NeedsQmp", "optional": True},
+                {"name": f"{__name__}._NeedsQmp"},
+            ]
+        }
+    )
+    manager = HookManager("id", spec, _CapableContext("id"))
+    manager.load()
+    assert len(manager.hooks) == 2 and manager.skipped == []
+    # The optional one is skipped with the reason; the required one still fails the load.
+    with pytest.raises(HookLoadError):
+        HookManager("id", spec, _IncapableContext("id")).load()
+    only_optional = load_hooks_config(
+        {"hooks": [{"name": f"{__name__}._NeedsQmp", "optional": True}]}
+    )
+    manager = HookManager("id", only_optional, _IncapableContext("id"))
+    manager.load()
+    assert manager.hooks == []
+    assert manager.skipped == [(f"{__name__}._NeedsQmp", "the context lacks qmp")]
