@@ -10,7 +10,8 @@ APT_PACKAGES := qemu-system-x86 qemu-system-arm qemu-system-mips qemu-utils \
 	util-linux procps nftables openssl chromium redis-server postgresql golang-go \
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross \
 	gcc-mipsel-linux-gnu libc6-dev-mipsel-cross gcc-mips-linux-gnu libc6-dev-mips-cross \
-	gcc-i686-linux-gnu libc6-dev-i386-cross make bc flex bison libssl-dev xz-utils glance-api
+	gcc-i686-linux-gnu libc6-dev-i386-cross make bc flex bison libssl-dev xz-utils glance-api \
+	libvirt-daemon-driver-lxc bpftrace
 # armel's cross compiler cannot be resolved in the same apt call as the armhf one here
 # (measured): it gets a call of its own.
 APT_SEPARATE := gcc-arm-linux-gnueabi libc6-dev-armel-cross

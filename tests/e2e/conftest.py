@@ -12,6 +12,7 @@ import pytest
 from aasee.arch import DEFAULT_ARCH, get_profile
 from aasee.contexts.accel import choose_accel
 from aasee.contexts.libvirt_qemu import list_sandbox_domains
+from aasee.contexts.lxc import list_sandbox_containers
 from aasee.contexts.qemu_process import list_qemu_sandboxes
 from aasee.contexts.snapshots import Snapshot, find_snapshot
 from aasee.images.builder import ImageBuilder, recipe_for
@@ -59,7 +60,7 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def leftovers() -> tuple[list[str], list[str]]:
     runs = aasee_home() / "runs"
     run_dirs = sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
-    return list_sandbox_domains() + list_qemu_sandboxes(), run_dirs
+    return list_sandbox_domains() + list_qemu_sandboxes() + list_sandbox_containers(), run_dirs
 
 
 @pytest.fixture

@@ -28,10 +28,10 @@ def test_sample_sleeping_600s_shows_its_behaviour_within_60s(
     report = result.report
     assert report is not None
     assert report["analysis"]["accel"] == "tcg"
-    # The sample got through its sleep and exited before the 60 s timeout ended the run.
-    assert json.loads((tmp_path / "out" / "run.json").read_text())["end_reason"] == (
-        "sample exited"
-    )
+    # The sample got through its sleep and exited before the 60 s timeout ended the run
+    # (stop_on_exit or the early end, whichever came first).
+    reason = json.loads((tmp_path / "out" / "run.json").read_text())["end_reason"]
+    assert reason == "sample exited" or reason.startswith("early end"), reason
     assert any(w["path"] == "/tmp/late.txt" for w in report["files"]["written"])
     timings = report["analysis"]["timings"]
     assert timings["guest_run"] >= 600 > timings["run"]

@@ -10,6 +10,7 @@ Profiles are plain data; the modules beside this one each define one (``PROFILE`
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -234,3 +235,7 @@ class ArchProfile:
 
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+    def runs_on_host(self) -> bool:
+        """Whether this machine's own kernel runs this guest's programs (a container of it)."""
+        return platform.machine() in self.names() or platform.machine() == self.go.goarch

@@ -104,6 +104,12 @@ def main(verbose: bool) -> None:
 )
 @click.option("--no-raw-syscalls", is_flag=True, help="Skip the raw syscall log.")
 @click.option(
+    "--full-timeout",
+    is_flag=True,
+    help="Run for the whole timeout even after the sample's processes have all exited and "
+    "the network is quiet (by default the run ends early then).",
+)
+@click.option(
     "--display",
     is_flag=True,
     help="Give the guest a VGA display showing its console (x86), for the screenshots hook.",
@@ -114,6 +120,14 @@ def main(verbose: bool) -> None:
     default="auto",
     show_default=True,
     help="auto: restore the ready snapshot when one fits, else cold boot.",
+)
+@click.option(
+    "--sandbox",
+    type=click.Choice(["qemu", "lxc", "virtualbox"]),
+    default="qemu",
+    show_default=True,
+    help="qemu: a virtual machine. lxc: a container on this host's kernel, for scripts and "
+    "quick triage (weaker isolation: a kernel exploit reaches the host). virtualbox: untested.",
 )
 @click.option(
     "--hooks",
@@ -144,8 +158,10 @@ def analyze(
     stop_on_exit: bool,
     no_time_warp: bool,
     no_raw_syscalls: bool,
+    full_timeout: bool,
     display: bool,
     revert: str,
+    sandbox: str,
     hooks_config: str | None,
     image_provider: Path | None,
     as_json: bool,
@@ -165,10 +181,12 @@ def analyze(
             user=user,
             memory_mib=memory,
             stop_on_exit=stop_on_exit,
+            full_timeout=full_timeout,
             raw_syscalls=not no_raw_syscalls,
             time_warp=not no_time_warp,
             display=display,
             revert=revert,  # type: ignore[arg-type]
+            sandbox=sandbox,
         )
         if accel:
             options.accel = accel  # type: ignore[assignment]
@@ -581,10 +599,13 @@ def cleanup() -> None:
 
     removed = sweep_stale_runs(aasee_home() / "runs")
     out.print(f"removed {len(removed)} stale run directories")
+    from aasee.contexts.lxc import list_sandbox_containers
     from aasee.contexts.qemu_process import list_qemu_sandboxes
 
     for name in list_sandbox_domains() + list_qemu_sandboxes():
         out.print(f"VM still running: {name}")
+    for name in list_sandbox_containers():
+        out.print(f"container still running: {name}")
 
 
 # Service, client and export commands live in modules of their own.

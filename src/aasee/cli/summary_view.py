@@ -32,6 +32,8 @@ def render_summary(
             f"  {analysis.get('boot') or ''}"
         )
     )
+    if analysis.get("sandbox") == "lxc":
+        console.print(Text(f"sandbox  lxc: {analysis.get('isolation')}", style="yellow"))
     console.print(Text(f"time     timeout {analysis.get('timeout')} s, wall {wall_seconds:.1f} s"))
     for title, lines in summary_sections(model):
         console.print(Text(title, style="bold cyan"))

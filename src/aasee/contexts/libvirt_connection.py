@@ -112,13 +112,66 @@ def _ensure_daemons(kvm_broken: bool) -> None:
             log.info("priming libvirt's QEMU capabilities without KVM")
             _prime_capabilities(binary)
         log.info("starting %s (no init system is managing it)", daemon)
-        _start([binary, "-d"])
+        if daemon == "libvirtd" and _unused_unified_hierarchy():
+            _start(_without_unified_hierarchy(binary))
+        else:
+            _start([binary, "-d"])
     _wait_socket(True)
+
+
+UNIFIED = "/sys/fs/cgroup/unified"
+
+
+def _mount_types() -> dict[str, str]:
+    """Mount point -> file system type, from this process's mount table."""
+    types: dict[str, str] = {}
+    with open("/proc/self/mounts") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if len(fields) >= 3:
+                types[fields[1]] = fields[2]
+    return types
+
+
+def _unused_unified_hierarchy() -> bool:
+    """A cgroup "hybrid" host (v1 controllers plus an empty v2 tree at ``/sys/fs/cgroup/unified``)
+    where no cgroup lives in the v2 tree: nothing but libvirt would ever use it."""
+    if _mount_types().get(UNIFIED) != "cgroup2":
+        return False
+    try:
+        entries = os.listdir(UNIFIED)
+    except OSError:
+        return False
+    # Only libvirt's own (possibly empty) machine tree, left by an earlier failed start.
+    return all(not os.path.isdir(os.path.join(UNIFIED, e)) or e == "machine" for e in entries)
+
+
+def _without_unified_hierarchy(binary: str) -> list[str]:
+    """libvirtd in a mount namespace of its own, without the unused v2 tree.
+
+    libvirt 9.0's LXC driver cannot start a container on a hybrid host: it bind-mounts the v2
+    tree inside the container before it has mounted the tmpfs that should hold it, and fails
+    with "Unable to create directory /sys/fs/cgroup/unified" (measured). Without the v2 tree
+    libvirt uses the v1 controllers for containers and VMs alike. The host keeps its own mount
+    table: the root is made a shared mount first so that mounts made later on the host (a
+    container's root file system) still reach libvirtd's namespace, as a slave.
+    """
+    _start(["mount", "--make-rshared", "/"])
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "slave",
+        "sh",
+        "-c",
+        f'umount {UNIFIED} && exec "$0" -d',
+        binary,
+    ]
 
 
 def connect(uri: str = DEFAULT_URI, kvm_broken: bool = False) -> libvirt.virConnect:
     _silence_default_handler()
-    if uri == DEFAULT_URI:
+    if uri == DEFAULT_URI or uri.startswith("lxc:"):
         ensure_daemons(kvm_broken)
     try:
         conn = libvirt.open(uri)

@@ -1,10 +1,11 @@
 """The per-analysis network: a tap in a network namespace of its own, with nowhere to go.
 
-The namespace holds only the guest's tap and the sandbox gateway addresses (10.0.2.2 for
-the fake services, 10.0.2.3 for DNS). It has no uplink and no route, so nothing the guest
-sends can reach the host, the internet or another analysis. nftables rewrites every
-destination to the fake services listening in the namespace (DNS, HTTP(S), SMTP, FTP, IRC,
-TCP/UDP catch-alls), proxy ARP answers for any on-link address, and forwarding is dropped.
+The namespace holds only the guest's tap (a veth for a container) and the sandbox gateway
+addresses (10.0.2.2 for the fake services, 10.0.2.3 for DNS). It has no uplink and no route,
+so nothing the guest sends can reach the host, the internet or another analysis. nftables
+rewrites every destination to the fake services listening in the namespace (DNS, HTTP(S),
+SMTP, FTP, IRC, TCP/UDP catch-alls), proxy ARP answers for any on-link address, and
+forwarding is dropped.
 
 Measured pitfalls this design avoids: a libvirt "isolated" network let the guest reach the
 host's own address; QEMU user networking reaches the host unless restricted, and restricted
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 NETNS_DIR = Path("/run/netns")
 NETNS_PREFIX = "aasee-"
 TAP = "aetap0"
+GUEST_VETH = "aeguest0"
 GATEWAY = "10.0.2.2"
 DNS_ADDRESS = "10.0.2.3"
 GUEST = "10.0.2.15"
@@ -95,7 +97,12 @@ class SandboxNetwork:
         owner_gid: int,
         ports: ServicePorts | None = None,
         uplink: InternetUplink | None = None,
+        link: str = "tap",
     ) -> None:
+        if link not in ("tap", "veth"):
+            raise NetworkError(f"unknown guest link {link!r} (tap or veth)")
+        self.link = link
+        """tap: a VM's NIC backend; veth: a container's NIC, whose other end moves into it."""
         self.name = f"{NETNS_PREFIX}{identifier}"
         self.uid = owner_uid
         self.gid = owner_gid
@@ -115,21 +122,24 @@ class SandboxNetwork:
         try:
             ns = ["ip", "-n", self.name]
             _run([*ns, "link", "set", "lo", "up"])
-            _run(
-                [
-                    *ns,
-                    "tuntap",
-                    "add",
-                    "dev",
-                    TAP,
-                    "mode",
-                    "tap",
-                    "user",
-                    str(self.uid),
-                    "group",
-                    str(self.gid),
-                ]
-            )
+            if self.link == "veth":
+                _run([*ns, "link", "add", TAP, "type", "veth", "peer", "name", GUEST_VETH])
+            else:
+                _run(
+                    [
+                        *ns,
+                        "tuntap",
+                        "add",
+                        "dev",
+                        TAP,
+                        "mode",
+                        "tap",
+                        "user",
+                        str(self.uid),
+                        "group",
+                        str(self.gid),
+                    ]
+                )
             # A fixed gateway MAC: a guest restored from a snapshot may have it in its ARP
             # cache from the boot that made the snapshot.
             _run([*ns, "link", "set", TAP, "address", GATEWAY_MAC])
@@ -150,6 +160,23 @@ class SandboxNetwork:
             self.remove()
             raise NetworkError(str(exc)) from exc
         log.info("network namespace %s ready (tap %s)", self.name, TAP)
+
+    def hand_over(self, pid: int, mac: str) -> None:
+        """Move the veth's guest end into the network namespace of process ``pid`` (a
+        container's init) and configure it there as the guest init does in a VM: ``eth0``
+        with the guest's MAC and address, the gateway as default route, IPv6 off."""
+        if self.link != "veth":
+            raise NetworkError("only a veth link can be handed over to a container")
+        _run(["ip", "-n", self.name, "link", "set", GUEST_VETH, "netns", str(pid)])
+        inside = ["nsenter", "-t", str(pid), "-n"]
+        _run([*inside, "ip", "link", "set", GUEST_VETH, "name", "eth0", "address", mac])
+        _run([*inside, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"])
+        _run([*inside, "ip", "link", "set", "lo", "up"])
+        _run([*inside, "ip", "link", "set", "eth0", "up"])
+        # "replace": the container's own start-up script may configure eth0 the same way
+        # once it appears, before or after this.
+        _run([*inside, "ip", "addr", "replace", f"{GUEST}/24", "dev", "eth0"])
+        _run([*inside, "ip", "route", "replace", "default", "via", GATEWAY])
 
     def remove(self) -> None:
         if self.uplink is not None:

@@ -198,6 +198,9 @@ def sweep_stale_runs(runs_dir: Path) -> list[str]:
             continue
         if not _pid_alive(pid):
             remove_namespace(f"{NETNS_PREFIX}{run.name}")
+            if os.path.ismount(run / "root"):
+                # A container's overlay root: unmounted, never emptied through the mount.
+                subprocess.run(["umount", "--lazy", str(run / "root")], check=False)
             shutil.rmtree(run, ignore_errors=True)
             removed.append(run.name)
             log.info("removed stale run directory %s (owner %d is gone)", run, pid)

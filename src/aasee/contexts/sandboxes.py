@@ -1,6 +1,6 @@
 """The registry of sandbox kinds: how an analysis gets its context, found by name.
 
-A sandbox kind (``qemu`` today; LXC or VirtualBox are one new module each) turns a request
+A sandbox kind (``qemu``, ``lxc``, ``virtualbox``: one module each) turns a request
 (guest, VM shape, revert policy) into the boot plans to try in order, each a context factory:
 the QEMU kind restores a ready snapshot when one fits and cold-boots otherwise. The analysis
 driver asks ``get_sandbox(name).plan(request)`` and never looks at context classes.
@@ -29,7 +29,11 @@ __all__ = [
 
 DEFAULT_SANDBOX = "qemu"
 # Modules defining the bundled sandbox kinds; importing one registers it.
-_BUNDLED = ("aasee.contexts.qemu_sandbox", "aasee.contexts.vbox_sandbox")
+_BUNDLED = (
+    "aasee.contexts.qemu_sandbox",
+    "aasee.contexts.vbox_sandbox",
+    "aasee.contexts.lxc_sandbox",
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class Sandbox(ABC):
     name: ClassVar[str]
     isolation: ClassVar[str]
     """What separates the sample from the host, in a sentence for the report and README."""
+    hypervisor: ClassVar[str] = "qemu"
+    """What runs the guest, as the report names it."""
 
     @abstractmethod
     def plan(self, request: SandboxRequest) -> list[BootPlan]:

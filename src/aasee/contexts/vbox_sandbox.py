@@ -16,6 +16,7 @@ from aasee.core import Context
 
 class VirtualBoxSandbox(Sandbox):
     name = "virtualbox"
+    hypervisor = "virtualbox"
     isolation = (
         "a full VirtualBox virtual machine (untested on real VirtualBox), driven through "
         "libvirt's vbox driver, whose disk is immutable (reset at every start) and whose "

@@ -1,5 +1,5 @@
 """Bundled hooks: fake internet, console log, pcap, agent channel, clock, tracer, sample
-runner, timeout, host-side disk diff.
+runner, timeout, early end, host-side disk diff.
 
 ``DEFAULT_HOOKS`` is the order an analysis loads them in; order matters where two hooks
 handle one event: the capture starts before the agent announces itself, the clock is set and
@@ -20,8 +20,18 @@ DEFAULT_HOOKS = (
     "aasee.hooks.tracer.TracerHook",
     "aasee.hooks.sample.SampleRunnerHook",
     "aasee.hooks.timeout.TimeoutHook",
+    "aasee.hooks.early_end.EarlyEndHook",
     "aasee.hooks.disk_diff.DiskDiffHook",
 )
+
+OPTIONAL_HOOKS = frozenset(
+    {
+        "aasee.hooks.console.ConsoleLogHook",
+        "aasee.hooks.disk_diff.DiskDiffHook",
+    }
+)
+"""Default hooks whose evidence some sandbox kinds cannot give (a container has no serial
+console and no disk image): skipped there, with the reason kept in the run's record."""
 
 EVIDENCE_HOOKS = (
     "aasee.hooks.memory_dump.MemoryDumpHook",

@@ -2,6 +2,8 @@
 
 QEMU's ``filter-dump`` object writes every frame of the guest's netdev to a pcap file.
 It is added over QMP once the VM runs and removed before power-off so the file is flushed.
+A context without QEMU that captures itself (``packet_capture``: a container's veth, captured
+in the run's network namespace) is asked to start and stop instead.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ FILTER_ID = "aasee-pcap"
 class PcapHook(Hook):
     """configuration: ``results_dir``; ``netdev`` (default ``aenet0``); ``pcap_limit`` bytes."""
 
-    requires: ClassVar[frozenset[str]] = frozenset({"qmp", "run_dir"})
+    requires: ClassVar[frozenset[str]] = frozenset({"run_dir"})
 
     def __init__(self, parameters: HookParameters) -> None:
         super().__init__(parameters)
         self.netdev = str(self.configuration.get("netdev", "aenet0"))
         self.limit = int(self.configuration.get("pcap_limit", 1 << 30))
         self.active = False
+        self.own_capture = False
         self.context.subscribe("post_poweron", self._start)
         self.context.subscribe("pre_poweroff", self._stop)
         self.context.subscribe("post_poweroff", self._collect)
@@ -35,6 +38,15 @@ class PcapHook(Hook):
     def _start(self, event: Event) -> None:
         if context_attr(self, "config").network == "none":
             self.logger.info("the VM has no NIC: no capture")
+            return
+        capabilities = getattr(self.context, "capabilities", None) or ()
+        if "packet_capture" in capabilities:
+            start = context_attr(self, "start_packet_capture")
+            self.active = bool(start(self._capture_path(), self.limit))
+            self.own_capture = self.active
+            return
+        if "qmp" not in capabilities:
+            self.logger.warning("this sandbox can neither capture nor run QMP: no pcap")
             return
         qmp = context_attr(self, "qmp")
         qmp(
@@ -49,7 +61,10 @@ class PcapHook(Hook):
         self.active = True
 
     def _stop(self, event: Event) -> None:
-        if self.active:
+        if self.active and self.own_capture:
+            context_attr(self, "stop_packet_capture")()
+            self.active = False
+        elif self.active:
             context_attr(self, "qmp")("object-del", id=FILTER_ID)
             self.active = False
 

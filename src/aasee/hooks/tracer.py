@@ -24,11 +24,15 @@ class TracerHook(Hook):
         self.raw_syscalls = bool(self.configuration.get("raw_syscalls", True))
         self.buffer_kb = int(self.configuration.get("trace_buffer_kb", 16384))
         self.agent = None
+        self.on_host = False
         self.file: IO[bytes] | None = None
         self.context.subscribe("agent_ready", self._arm)
         self.context.subscribe("pre_poweroff", self._stop)
 
     def _arm(self, event: Event) -> None:
+        if "host_tracer" in (getattr(self.context, "capabilities", None) or ()):
+            self._arm_on_host()
+            return
         self.agent = event.agent
         # Unbuffered: what arrived is on disk at once, for readers while the run goes on
         # (dropped-file collection) and if the host process dies.
@@ -42,11 +46,29 @@ class TracerHook(Hook):
             self.logger.warning("tracer: %s", error)
         self.context.trigger("trace_started", errors=errors)
 
+    def _arm_on_host(self) -> None:
+        """A container shares the host's kernel: the host traces it (same text format), and
+        nothing of the tracer is inside."""
+        self.on_host = True
+        self.context.start_host_trace(results_dir(self) / "trace.log")  # type: ignore[attr-defined]
+        self.context.trigger("trace_started", errors=[])
+
     def _write(self, chunk: bytes) -> None:
         if self.file is not None:
             self.file.write(chunk)
 
     def _stop(self, event: Event) -> None:
+        if self.on_host:
+            self.on_host = False
+            stats = self.context.stop_host_trace()  # type: ignore[attr-defined]
+            self.context.trigger(
+                "trace_stopped",
+                lost=stats.lost_events if stats is not None else -1,
+                errors=list(stats.errors) if stats is not None else ["the host tracer was gone"],
+                bytes=stats.bytes_written if stats is not None else 0,
+                truncated=False,
+            )
+            return
         if self.agent is None:
             return
         agent, self.agent = self.agent, None

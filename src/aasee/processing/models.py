@@ -155,6 +155,12 @@ class AnalysisMeta(_Model):
     ended: str | None = None
     timeout: float | None = None
     hypervisor: str | None = None
+    sandbox: str | None = None
+    isolation: str | None = None
+    end_reason: str | None = None
+    """Why the run ended: the timeout, an early end (the sample's processes all exited and
+    the network was quiet), the sample's exit (stop_on_exit), or the guest stopping."""
+    """What separated the sample from the host (a container's weaker isolation says so)."""
     accel: str | None = None
     guest_image: str | None = None
     boot: str | None = None

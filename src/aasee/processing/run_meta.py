@@ -49,6 +49,8 @@ class RunMeta(StrictModel):
     ended: str | None = None
     timeout: float | None = None
     hypervisor: str | None = None
+    sandbox: str | None = None
+    isolation: str | None = None
     accel: str | None = None
     guest_image: str | None = None
     boot: str | None = None

@@ -38,7 +38,7 @@ from aasee.core import (
 )
 from aasee.guest.client import AgentClient, AgentError
 from aasee.guest.probes import plan_for
-from aasee.hooks import DEFAULT_HOOKS
+from aasee.hooks import DEFAULT_HOOKS, OPTIONAL_HOOKS
 from aasee.images.providers import ProviderConfig, provider_from_config
 from aasee.images.store import (
     GuestImage,
@@ -184,16 +184,20 @@ def _hooks_configuration(
         "user": options.user,
         "raw_syscalls": options.raw_syscalls,
         "stop_on_exit": options.stop_on_exit,
+        "early_end": not options.full_timeout,
         "arch": profile.name,
         "agent_ready_timeout": options.boot_timeout,
     }
-    hooks: list[dict[str, Any]] = [{"name": name} for name in (*DEFAULT_HOOKS, *SERVICE_HOOKS)]
+    hooks: list[dict[str, Any]] = [
+        {"name": name, **({"optional": True} if name in OPTIONAL_HOOKS else {})}
+        for name in (*DEFAULT_HOOKS, *SERVICE_HOOKS)
+    ]
     if hooks_config:
         extra = load_hooks_config(hooks_config)
         generic.update(extra.configuration)
         for spec in extra.hooks:
             # A bundled hook named again is configured in its place, not loaded twice.
-            index = next((i for i, h in enumerate(hooks) if h == {"name": spec.name}), None)
+            index = next((i for i, h in enumerate(hooks) if h["name"] == spec.name), None)
             if index is None:
                 hooks.append(spec.model_dump())
             else:
@@ -249,7 +253,8 @@ class _Watcher:
             record.timings["dropped"] = float(event.seconds)
             record.errors += list(event.errors)
         elif name == "analysis_end":
-            self.end_reason = str(event.reason)
+            if not self.done.is_set():  # the first reason to end is the one that counts
+                self.end_reason = str(event.reason)
             self.done.set()
 
 
@@ -386,6 +391,8 @@ def _run(
         )
     except ContextError as exc:
         raise AnalysisError(str(exc)) from exc
+    record.sandbox = sandbox.name
+    record.hypervisor = sandbox.hypervisor
     record.isolation = sandbox.isolation
     for index, plan in enumerate(plans):
         last = index == len(plans) - 1
@@ -428,6 +435,8 @@ def _attempt(
         with environment:
             context = environment.context
             context.subscribe("*", watcher)
+            for hook, why in environment.skipped_hooks:
+                record.errors.append(f"{hook.rsplit('.', 1)[-1]} not used by this sandbox: {why}")
             t0 = time.monotonic()
             say("restoring guest" if plan.restoring else "booting guest", None)
             try:

@@ -211,7 +211,15 @@ class TaskService:
                 f"{settings.max_upload_bytes} bytes"
             )
         given = options.model_dump(exclude_unset=True)
-        options = SubmitOptions.model_validate({"timeout": settings.default_timeout, **given})
+        options = SubmitOptions.model_validate(
+            {"timeout": settings.default_timeout, "sandbox": settings.default_sandbox, **given}
+        )
+        if options.sandbox not in settings.sandboxes:
+            raise ValueError(
+                f"sandbox {options.sandbox!r} is not offered by this service (it offers "
+                f"{', '.join(settings.sandboxes)}; an administrator sets them with sandboxes "
+                "in the settings file)"
+            )
         if options.timeout > settings.max_timeout:
             raise ValueError(
                 f"timeout {options.timeout:g} s exceeds this service's maximum of "

@@ -49,6 +49,9 @@ class AnalysisOptions(BaseModel):
     revert: Literal["auto", "snapshot", "cold"] = "auto"
     time_warp: bool = True
     stop_on_exit: bool = False
+    full_timeout: bool = False
+    """Run for the whole timeout even when the sample's processes have all exited and the
+    network is quiet (by default the run then ends early; the report says why it ended)."""
     raw_syscalls: bool = True
     boot_timeout: float = Field(default=180.0, gt=0, le=3600)
     display: bool = False

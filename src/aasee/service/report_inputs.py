@@ -44,6 +44,8 @@ class RunRecord:
     boot: str = "cold boot"
     arch: str = "x86_64"
     sample_arch: str | None = None
+    sandbox: str = "qemu"
+    hypervisor: str = "qemu"
     isolation: str | None = None
     executed: bool = True
     not_executed_reason: str | None = None
@@ -60,7 +62,9 @@ def write_run_record(record: RunRecord) -> None:
         started=iso_datetime(record.started),
         ended=iso_datetime(record.ended),
         timeout=record.timeout,
-        hypervisor="qemu",
+        hypervisor=record.hypervisor,
+        sandbox=record.sandbox,
+        isolation=record.isolation,
         accel=record.accel.accel,
         guest_image=record.image.name,
         boot=record.boot,

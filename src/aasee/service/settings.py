@@ -22,6 +22,9 @@ Every key is optional, unknown keys are refused::
     heartbeat_seconds = 5                           # how often a busy worker says it is alive
     stale_after_seconds = 60                        # silence after which its task is reaped
     default_timeout = 60                            # seconds a sample runs unless asked
+    default_sandbox = "qemu"                        # qemu (a VM) or lxc (a container on the
+                                                    #   host's kernel: weaker isolation)
+    sandboxes = ["qemu", "lxc"]                     # the kinds a submission may ask for
     max_timeout = 600                               # longest run a submission may ask for
     run_grace_seconds = 300                         # boot/collection time allowed on top of
                                                     #   the timeout before a run is stopped
@@ -76,6 +79,8 @@ class Settings(BaseModel):
     heartbeat_seconds: float = Field(5, gt=0, le=300)
     stale_after_seconds: float = Field(60, gt=0, le=86400)
     default_timeout: float = Field(60, gt=0)
+    default_sandbox: str = Field("qemu", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    sandboxes: list[str] = Field(default_factory=lambda: ["qemu", "lxc"], min_length=1)
     max_timeout: float = Field(600, gt=0, le=86400)
     run_grace_seconds: float = Field(300, gt=0, le=86400)
     postprocess_timeout_seconds: float = Field(600, gt=0, le=86400)
@@ -108,6 +113,11 @@ class Settings(BaseModel):
         _check_scheme("database_url", self.database_url, DATABASE_SCHEMES)
         _check_scheme("queue_url", self.queue_url, QUEUE_SCHEMES)
         _check_scheme("storage_url", self.storage_url, STORAGE_SCHEMES)
+        if self.default_sandbox not in self.sandboxes:
+            raise ValueError(
+                f"default_sandbox {self.default_sandbox!r} is not one of sandboxes "
+                f"({', '.join(self.sandboxes)})"
+            )
         if self.default_timeout > self.max_timeout:
             raise ValueError(
                 f"default_timeout ({self.default_timeout} s) exceeds max_timeout "

@@ -76,13 +76,22 @@ SUBMIT_BODY: dict[str, Any] = {
                     },
                     "priority": {"type": "integer", "description": "Higher runs first."},
                     "user": {"type": "string", "description": "Guest user to run as."},
-                    "sandbox": {"type": "string", "description": "Sandbox kind (qemu)."},
+                    "sandbox": {
+                        "type": "string",
+                        "description": "Sandbox kind: qemu (a virtual machine, the default) "
+                        "or lxc (a container on the host kernel, weaker isolation).",
+                    },
                     "accel": {"type": "string", "enum": ["auto", "kvm", "tcg"]},
                     "memory_mib": {"type": "integer", "description": "Guest memory."},
                     "vcpus": {"type": "integer"},
                     "revert": {"type": "string", "enum": ["auto", "snapshot", "cold"]},
                     "time_warp": {"type": "boolean", "description": "Skip guest idle time."},
                     "stop_on_exit": {"type": "boolean"},
+                    "full_timeout": {
+                        "type": "boolean",
+                        "description": "Run the whole timeout even when the sample's "
+                        "processes have all exited (default: end early, report says why).",
+                    },
                     "raw_syscalls": {"type": "boolean"},
                     "boot_timeout": {"type": "number"},
                     "display": {

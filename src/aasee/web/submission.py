@@ -2,8 +2,9 @@
 
 The fields are those of ``AnalysisOptions`` (``timeout``, ``network``, ``image``, ``priority``,
 ``user``, ``sandbox``, ``accel``, ``memory_mib``, ``vcpus``, ``revert``, ``time_warp``,
-``stop_on_exit``, ``raw_syscalls``, ``boot_timeout``, ``display``), ``arguments`` (repeatable;
-``arg`` is an alias) and ``force``. Empty fields mean "the default".
+``stop_on_exit``, ``full_timeout``, ``raw_syscalls``, ``boot_timeout``, ``display``),
+``arguments`` (repeatable; ``arg`` is an alias) and ``force``. Empty fields mean "the
+default".
 """
 
 from __future__ import annotations

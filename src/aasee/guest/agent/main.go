@@ -4,9 +4,10 @@
 // One static binary per guest architecture, standard library only, installed in the guest
 // at /opt/aasee. Modes:
 //
-//	--init           PID 1 of the guest: serve the port, reap orphans
+//	--init           PID 1 of the guest: serve the port (or --socket), reap orphans
 //	--port PATH      serve the port without being PID 1 (the default mode; PATH below)
-//	--socket PATH    host tests only: serve a unix socket, one connection after another
+//	--socket PATH    serve a unix socket, one connection after another (host tests; with
+//	                 --init, a container whose host reaches it through a bind mount)
 //	--tracefs DIR    where tracefs is mounted (tests point it at a fake)
 package main
 
@@ -51,7 +52,17 @@ func main() {
 	case *version:
 		fmt.Println(agentVersion)
 	case *asInit:
-		runInit(newAgent(*tracefs), *port)
+		a := newAgent(*tracefs)
+		if *socket != "" {
+			path := *socket
+			runInit(func() {
+				if err := serveSocket(a, path); err != nil {
+					log.Fatalf("cannot serve %s: %v", path, err)
+				}
+			})
+		} else {
+			runInit(func() { servePort(a, *port) })
+		}
 	case *socket != "":
 		if err := serveSocket(newAgent(*tracefs), *socket); err != nil {
 			log.Fatalf("cannot serve %s: %v", *socket, err)

@@ -17,7 +17,7 @@ import (
 	"unsafe"
 )
 
-func runInit(a *agent, port string) {
+func runInit(serve func()) {
 	// A handler for every signal: the Go runtime's defaults would end the process on
 	// SIGQUIT, SIGUSR1 and the like, and an init that ends panics the kernel. Handlers, not
 	// SIG_IGN: ignored signals stay ignored across execve, and samples must not inherit that.
@@ -30,7 +30,7 @@ func runInit(a *agent, port string) {
 	// PID 1 adopts orphans anyway; elsewhere (a container, the host tests) this makes the
 	// agent adopt its programs' orphans too.
 	syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
-	go servePort(a, port)
+	go serve()
 	reapOrphans()
 }
 

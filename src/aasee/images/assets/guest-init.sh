@@ -17,6 +17,8 @@ if ip link set eth0 up 2>/dev/null; then
   ip route add default via 10.0.2.2
 fi
 i=0
+# A container (libvirt sets $container) has no virtio ports; its host connects to a socket.
+[ -n "$container" ] && i=100
 while [ -z "$(ls /sys/class/virtio-ports 2>/dev/null)" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
 for port in /sys/class/virtio-ports/*; do
   [ -e "$port/name" ] && ln -sf "/dev/${port##*/}" "/dev/virtio-ports/$(cat "$port/name")"
@@ -35,4 +37,4 @@ done
 # Only these: a bare `wait` would also wait for every daemon a device's script left behind.
 [ -n "$started" ] && wait $started
 echo "System ready." >/dev/console
-exec @AGENT@ --init
+exec @AGENT@ --init "$@"

@@ -111,6 +111,8 @@ def _analysis_facts(report: Report) -> list[Fact]:
         ("ended", a.ended),
         ("timeout", f"{a.timeout:g} s" if a.timeout is not None else None),
         ("hypervisor", a.hypervisor),
+        ("sandbox", a.sandbox),
+        ("isolation", a.isolation),
         ("accelerator", a.accel),
         ("guest image", a.guest_image),
         ("architecture", a.arch),
@@ -125,6 +127,10 @@ def _analysis_facts(report: Report) -> list[Fact]:
     if not a.executed:
         reason = a.not_executed_reason or "no reason recorded"
         facts.append(Fact("executed", Cell(text=f"no: {display(reason, 300)}", css="bad")))
+    if a.sandbox == "lxc":
+        facts.append(
+            Fact("note", Cell(text="container on the host's kernel: weaker isolation", css="bad"))
+        )
     if a.accel is not None and a.accel.lower() == "tcg":
         facts.append(Fact("note", Cell(text="software emulation (TCG): slower", css="muted")))
     return facts
