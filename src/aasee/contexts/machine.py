@@ -10,6 +10,8 @@ the same machine.
 
 from __future__ import annotations
 
+import os
+import struct
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,9 +166,55 @@ def _device(spec: MachineSpec, model: str, slot: int, *options: str) -> str:
     return ",".join([model, *options, f"bus={bus}", f"addr={slot:#x}"])
 
 
-def _smbios_args(identity: HardwareIdentity) -> list[str]:
+# BIOS characteristics of a real firmware: PCI, APM, upgradeable (flash), shadowing, boot from
+# CD, selectable boot, EDD, and the legacy int 5h/9h/14h/17h/10h services.
+_BIOS_CHARACTERISTICS = sum(1 << bit for bit in (7, 10, 11, 12, 15, 16, 19, 24, 25, 26, 27, 28))
+SMBIOS_TYPE0_FILE = "smbios-type0.bin"
+
+
+def smbios_type0(fields: dict[str, str]) -> bytes:
+    """An SMBIOS type 0 (BIOS information) structure, as a real firmware's.
+
+    QEMU builds its own with the "SMBIOS table describes a virtual machine" bit set
+    (characteristics extension byte 2, bit 4), which ``systemd-detect-virt`` reports as
+    ``vm-other``; given a binary type 0, QEMU uses it instead of building one.
+    """
+    strings = [fields.get("vendor", ""), fields.get("version", ""), fields.get("date", "")]
+    major, _, minor = fields.get("release", "0.0").partition(".")
+    index = [i + 1 if text else 0 for i, text in enumerate(strings)]
+    formatted = struct.pack(
+        "<BBHBBHBBQBBBBBB",
+        0,  # type
+        0x18,  # length of the formatted area (SMBIOS 2.4)
+        0,  # handle
+        index[0],
+        index[1],
+        0xE800,  # BIOS starting address segment
+        index[2],
+        0x3F,  # ROM size: 64 KiB * (n + 1) = 4 MiB
+        _BIOS_CHARACTERISTICS,
+        0x03,  # ext 1: ACPI, USB legacy
+        0x04,  # ext 2: targeted content distribution; not UEFI, not a virtual machine
+        int(major or 0) & 0xFF,
+        int(minor or 0) & 0xFF,
+        0xFF,  # no embedded controller
+        0xFF,
+    )
+    text = b"".join(s.encode("ascii", "replace")[:64] + b"\0" for s in strings if s)
+    return formatted + (text or b"\0") + b"\0"
+
+
+def _smbios_args(identity: HardwareIdentity, directory: Path | None = None) -> list[str]:
     args: list[str] = []
     for table, fields in identity.smbios:
+        if table == 0 and directory is not None and directory.is_dir():
+            # The run directory holds the table QEMU reads (a plan without one, e.g. in a
+            # test, keeps QEMU's own type 0 with these fields).
+            path = directory / SMBIOS_TYPE0_FILE
+            path.write_bytes(smbios_type0(dict(fields)))
+            os.chmod(path, 0o644)
+            args += ["-smbios", f"file={path}"]
+            continue
         # Commas in values are doubled, QEMU's escape for option strings.
         rendered = ",".join(f"{k}={v.replace(',', ',,')}" for k, v in fields)
         args += ["-smbios", f"type={table},{rendered}"]
@@ -233,7 +281,7 @@ def qemu_argv(spec: MachineSpec) -> list[str]:
     cpu = spec.cpu()
     if cpu:
         argv += ["-cpu", cpu]
-    argv += _smbios_args(spec.identity)
+    argv += _smbios_args(spec.identity, spec.console_log.parent)
     if spec.qmp_socket is not None:
         argv += ["-qmp", f"unix:{spec.qmp_socket},server=on,wait=off"]
     if _has_display(spec):
@@ -343,7 +391,7 @@ def libvirt_xml(spec: MachineSpec) -> str:
         args += _nic_args(spec)
     if spec.warped:
         args += TIME_WARP_ARGS
-    args += _smbios_args(spec.identity)
+    args += _smbios_args(spec.identity, spec.console_log.parent)
     if cpu and "," in cpu:
         args += ["-cpu", cpu]
     args += list(spec.extra_args)

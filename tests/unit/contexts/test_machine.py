@@ -160,3 +160,17 @@ def test_malta_devices_sit_on_slots_with_interrupt_lines() -> None:
         argv = " ".join(qemu_argv(_spec(arch, nic=NicSpec("isolated", "52:54:00:00:00:03"))))
         slots = {int(s, 16) for s in re.findall(r"addr=(0x[0-9a-f]+)", argv)}
         assert slots and slots <= set(range(0x12, 0x16)), slots
+
+
+def test_smbios_type0_is_a_firmware_table_without_the_vm_bit() -> None:
+    from aasee.contexts.machine import smbios_type0
+
+    table = smbios_type0(
+        {"vendor": "Dell Inc.", "version": "2.19.1", "date": "03/15/2023", "release": "2.19"}
+    )
+    assert table[0] == 0 and table[1] == 0x18  # type 0, SMBIOS 2.4 length
+    assert table[0x13] & 0x10 == 0  # characteristics ext byte 2: not a virtual machine
+    assert table[0x12] & 0x01  # ACPI supported
+    assert (table[0x14], table[0x15]) == (2, 19)  # BIOS release
+    assert table[0x18:].split(b"\0")[:3] == [b"Dell Inc.", b"2.19.1", b"03/15/2023"]
+    assert table.endswith(b"\0\0")
