@@ -47,8 +47,11 @@ def _until_agent(
         agent.wait_ready(300)
         if sample:
             agent.set_time(time.time())
-            plan = plan_for(profile)
-            agent.trace_start(plan.probes, plan.events, plan.filters)
+            # The plan the guest was armed with (a restored snapshot's seal): nothing re-arms.
+            plan = plan_for(profile, seal=getattr(context, "trace_seal", None))
+            agent.trace_start(
+                plan.probes, plan.events, plan.filters, flood_budget=plan.flood_budget
+            )
             agent.put(b"#!/bin/sh\nsleep 1\n", "/tmp/bench.sh")
             agent.execute(["/tmp/bench.sh"])
         elapsed = time.monotonic() - start
@@ -120,7 +123,11 @@ def main() -> None:
 
     def restore() -> QemuProcessContext:
         return QemuProcessContext(
-            str(uuid.uuid4()), config, disk_base=snap.disk, state_file=snap.state
+            str(uuid.uuid4()),
+            config,
+            disk_base=snap.disk,
+            state_file=snap.state,
+            trace_seal=snap.trace_seal,
         )
 
     cold_boots = [measure(cold, profile, False) for _ in range(args.runs)]

@@ -67,6 +67,7 @@ def test_submit_queues_a_task(client: TestClient, auth: dict[str, str]) -> None:
         "revert": "cold",
         "time_warp": False,
         "stop_on_exit": False,
+        "full_timeout": False,
         "raw_syscalls": True,
         "boot_timeout": 180.0,
         "display": False,

@@ -37,6 +37,8 @@ def _start(tmp_path: Path, revert: str = "auto") -> subprocess.Popen[bytes]:
             str(tmp_path / "out"),
             "--revert",
             revert,
+            # The run must still be going when the test interrupts it.
+            "--full-timeout",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -698,10 +698,13 @@ class _Pump:
         while heap and (before is None or heap[0][0] < before):
             parts = heapq.heappop(heap)[2]
             record = b"".join(parts)
-            if not record.endswith(b"\n"):
+            if record.endswith(b"\n"):
+                record = record[:-1]
+            else:
                 self.stats.broken_records += 1
-                record += b"\n"
-            out.append(record)
+            # One record per line: a line break a string holds is written as NUL (the
+            # kernel's strings hold none), so no string can forge a record.
+            out.append(record.replace(b"\n", b"\x00") + b"\n")
         if out:
             data = b"".join(out)
             self.sink.write(data)

@@ -119,12 +119,15 @@ class QemuProcessContext(ContextBase):
         disk_base: Path | None = None,
         state_file: Path | None = None,
         keep_overlay: Path | None = None,
+        trace_seal: int | None = None,
     ) -> None:
         super().__init__(identifier)
         self.config = config
         mac, ipv4 = guest_addresses(config, identifier)
         self._set_network_addresses(mac=mac, ipv4=ipv4)
         self.state_file = state_file
+        self.trace_seal = trace_seal
+        """The seal the restored guest's tracer is armed with (None: a cold boot's own)."""
         self.run_dir = config.runs_dir / identifier
         self.overlay = keep_overlay or self.run_dir / "overlay.qcow2"
         self.agent_socket = self.run_dir / "agent.sock"

@@ -48,7 +48,11 @@ class QemuSandbox(Sandbox):
 
                 def restore(identifier: str) -> Context:
                     return QemuProcessContext(
-                        identifier, config, disk_base=snapshot.disk, state_file=snapshot.state
+                        identifier,
+                        config,
+                        disk_base=snapshot.disk,
+                        state_file=snapshot.state,
+                        trace_seal=snapshot.trace_seal,
                     )
 
                 plans.append(BootPlan("snapshot restore", restore, restoring=True))

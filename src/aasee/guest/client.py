@@ -162,6 +162,19 @@ def _inconsistency(path: str, cap: int, reply: GetReply, data: bytes) -> str | N
     return None
 
 
+def _filter_text(text: str) -> bool:
+    """One filter expression: a line break only inside a quoted string (the agent's rule)."""
+    if not text or len(text) > MAX_TRACE_LINE or "\r" in text or "\0" in text:
+        return False
+    quoted = False
+    for c in text:
+        if c == '"':
+            quoted = not quoted
+        elif c == "\n" and not quoted:
+            return False
+    return not quoted
+
+
 class AgentClient:
     """One connection to the agent through the QEMU chardev unix socket of the port."""
 
@@ -347,6 +360,7 @@ class AgentClient:
         events: Sequence[str],
         filters: Sequence[tuple[str, str]] = (),
         buffer_kb: int = 16384,
+        flood_budget: int = 0,
     ) -> list[str]:
         """Arm the guest's tracer and start streaming the trace; returns what it refused.
 
@@ -355,14 +369,20 @@ class AgentClient:
         buffer per CPU: ``aasee.guest.probes.plan_for(profile)`` makes the first three for
         the guest's architecture. A probe, filter or event the guest kernel rejects is in
         the returned list (at most 200 entries of at most 512 characters), not an error.
+        ``flood_budget`` (events per task and second, 0: off) arms the guest's flood guard.
         """
         probes, events = list(probes), list(events)
         pairs = [(str(event), str(expression)) for event, expression in filters]
         if max(len(probes), len(events), len(pairs)) > MAX_TRACE_ITEMS:
             raise ValueError(f"more than {MAX_TRACE_ITEMS} probes, events or filters")
-        for text in (*probes, *(expression for _, expression in pairs)):
+        for text in probes:
             if not text or len(text) > MAX_TRACE_LINE or any(c in text for c in "\n\r\0"):
                 raise ValueError(f"not a single tracefs line: {text[:100]!r}")
+        for _, text in pairs:
+            if not _filter_text(text):
+                raise ValueError(f"not a filter expression: {text[:100]!r}")
+        if not 0 <= flood_budget <= 1 << 30:
+            raise ValueError("flood_budget must be between 0 and 2**30 events per second")
         for event in (*events, *(event for event, _ in pairs)):
             if not _EVENT.fullmatch(event) or any(p in (".", "..") for p in event.split("/")):
                 raise ValueError(f"not an event name (group/name): {event[:100]!r}")
@@ -376,6 +396,7 @@ class AgentClient:
             "events": events,
             "filters": [list(pair) for pair in pairs],
             "buffer_kb": buffer_kb,
+            "flood_budget": flood_budget,
         }
         try:
             reply = TraceStartReply.model_validate(self.request(message, timeout=60))

@@ -12,13 +12,31 @@ a second probe for one event (another ABI's syscall entry) is named ``<event>__<
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from aasee.arch.profile import ArchProfile, ProbeSpec, TracerAbi
 
-__all__ = ["GROUP", "RAW_SYSCALL_EVENTS", "TRACEPOINTS", "TracerPlan", "plan_for"]
+__all__ = [
+    "EXEC_FILTER",
+    "FLOOD_BUDGET",
+    "GROUP",
+    "RAW_SYSCALL_EVENTS",
+    "SEAL_FIELD",
+    "TRACEPOINTS",
+    "TracerPlan",
+    "new_seal",
+    "plan_for",
+    "sealed_events",
+]
 
 GROUP = "ae"
+SEAL_FIELD = "k"
+FLOOD_BUDGET = 10_000
+"""Events per task and second (raw syscalls included) before the flood guard filters the
+task out: well above what a program that is not looping over the file system makes here."""
+EXEC_FILTER = '!(filename ~ "*\n*")'
+"""Kernel event filter: exec'd file names holding a line break are not printed raw."""
 TRACEPOINTS = (
     "sched/sched_process_fork",
     "sched/sched_process_exec",
@@ -39,6 +57,8 @@ class TracerPlan:
     """Event directories (under ``events/``) to enable."""
     filters: tuple[tuple[str, str], ...]
     """(event, filter expression) pairs written before enabling."""
+    flood_budget: int = 0
+    """Events a task may make in one second before the guest filters its later ones out."""
 
 
 def _kname(arg: str) -> str:
@@ -118,28 +138,52 @@ def _missing(abi: TracerAbi, probe: ProbeSpec) -> bool:
     return any(probe.symbol == abi.syscall_wrapper.format(name=n) for n in abi.missing_syscalls)
 
 
-def _definitions(probe: ProbeSpec, word_bits: int) -> list[str]:
-    lines = [f"p:{GROUP}/{probe.event} {probe.symbol} {probe.fetch}"]
+def _definitions(probe: ProbeSpec, word_bits: int, seal: int | None) -> list[str]:
+    # The seal, an immediate value printed last, ends every record of a probe: a line break
+    # in a string the sample controls cannot end the record early, so the lines it writes
+    # after it cannot pass for records (see trace_parser.unseal).
+    end = f" {SEAL_FIELD}=\\{seal:#x}:x32" if seal is not None else ""
+    lines = [f"p:{GROUP}/{probe.event} {probe.symbol} {probe.fetch}{end}"]
     if probe.retprobe:
         # $retval is a register, as wide as the kernel's words.
-        lines.append(f"r:{GROUP}/{probe.event}_r {probe.symbol} ret=$retval:s{word_bits}")
+        lines.append(f"r:{GROUP}/{probe.event}_r {probe.symbol} ret=$retval:s{word_bits}{end}")
     return lines
 
 
-def plan_for(profile: ArchProfile, raw_syscalls: bool = True) -> TracerPlan:
-    """Everything the tracer arms on a guest of ``profile``."""
+def sealed_events(plan: TracerPlan) -> list[str]:
+    """The names of the probe events a plan defines (those whose records carry the seal)."""
+    return [event.split("/", 1)[1] for event in plan.events if event.startswith(f"{GROUP}/")]
+
+
+def new_seal() -> int:
+    """A run's seal: 32 random bits, the top one set (so it always prints 8 hex digits)."""
+    return secrets.randbits(31) | 1 << 31
+
+
+def plan_for(
+    profile: ArchProfile,
+    raw_syscalls: bool = True,
+    seal: int | None = None,
+    flood_budget: int = FLOOD_BUDGET,
+) -> TracerPlan:
+    """Everything the tracer arms on a guest of ``profile``; with ``seal``, every probe's
+    record ends with ``k=<seal>``."""
     abi = profile.tracer
     probes = [*_common_probes(abi), *abi.argv_probes, *abi.extra_probes]
     lines: list[str] = []
     events: list[str] = []
     filters: list[tuple[str, str]] = []
     for probe in probes:
-        for line in _definitions(probe, abi.word_bits):
+        for line in _definitions(probe, abi.word_bits, seal):
             lines.append(line)
             events.append(line.split()[0].split(":", 1)[1])
         if probe.filter:
             filters.append((f"{GROUP}/{probe.event}", probe.filter))
     events += TRACEPOINTS
+    if seal is not None:
+        # An exec'd file name is printed raw by the tracepoint, which takes no seal: one
+        # holding a line break is left to the sealed probes (its open and its argv).
+        filters.append(("sched/sched_process_exec", EXEC_FILTER))
     if raw_syscalls:
         events += RAW_SYSCALL_EVENTS
-    return TracerPlan(tuple(lines), tuple(events), tuple(filters))
+    return TracerPlan(tuple(lines), tuple(events), tuple(filters), flood_budget)

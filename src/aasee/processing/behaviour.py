@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from aasee.arch import DEFAULT_ARCH
@@ -60,6 +60,7 @@ from .models import (
     ProcessTreeNode,
     PtraceCall,
     Syscalls,
+    TraceFlood,
     UdpSend,
     UnixSocket,
 )
@@ -108,8 +109,11 @@ class Behaviour:
     pre_exec_dropped: int
     truncated: dict[str, int]
     errors: list[str]
+    floods: list[TraceFlood] = field(default_factory=list)
 
 
+MAX_FLOODS = 64
+"""Flood records kept (the guard itself filters at most 48 tasks)."""
 _NO_ARGS: tuple[int, ...] = ()
 _ARGS_CACHE = 4096
 _DUPFD = (linux.F_DUPFD, linux.F_DUPFD_CLOEXEC)
@@ -173,6 +177,7 @@ class BehaviourBuilder:
         self._argv_due: dict[int, tuple[ProcessState, ExecRecord | None]] = {}
         self.pre_exec_dropped = 0
         self.errors: list[str] = []
+        self.floods: list[TraceFlood] = []
         # The arguments of raw syscalls the model reads, by their text (they repeat).
         self._args: dict[str, tuple[int, ...]] = {}
         # The process of each pid with its tgid as printed, as _proc_of found it: valid until
@@ -186,11 +191,31 @@ class BehaviourBuilder:
             "sched_process_exit": self._task_exit,
             "exit": self._do_exit,
             "argv": self._argv,
+            "flood": self._flood,
         }
         for name in _CALL_EVENTS:
             self._handlers[name] = self._call
         for name in _RET_EVENTS:
             self._handlers[name] = self._ret
+
+    def _flood(self, event: TraceEvent) -> None:
+        """The agent's flood guard filtered a task out of the trace after its budget."""
+        if len(self.floods) >= MAX_FLOODS:
+            return
+        pid = event.get_int("pid")
+        if pid is None:
+            return
+        tgid = self._thread_owner.get(pid, pid)
+        proc = self._live.get(tgid) or self._last.get(tgid)
+        self.floods.append(
+            TraceFlood(
+                pid=pid,
+                process=getattr(proc, "image", None),
+                events=max(event.get_int("events") or 0, 0),
+                window_ms=max(event.get_int("window_ms") or 0, 0),
+                time=self._iso(event.ts),
+            )
+        )
 
     # --- bookkeeping -------------------------------------------------------------------
     def _iso(self, ts: float | None) -> str | None:
@@ -927,6 +952,7 @@ class BehaviourBuilder:
             pre_exec_dropped=self.pre_exec_dropped,
             truncated=dict(self.truncated),
             errors=list(self.errors),
+            floods=list(self.floods),
         )
 
     def _process(self, proc: ProcessState) -> Process:

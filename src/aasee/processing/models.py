@@ -108,6 +108,16 @@ class AgentExit(_Model):
     signal: int | None = None
 
 
+class TraceFlood(_Model):
+    """A task whose events the guest's flood guard filtered out after its budget."""
+
+    pid: int
+    process: str | None = None
+    events: int
+    window_ms: int
+    time: str | None = None
+
+
 class TraceInfo(_Model):
     """How complete the kernel trace is: what was parsed, skipped and lost."""
 
@@ -123,6 +133,7 @@ class TraceInfo(_Model):
     pre_exec_dropped: int = 0
     by_event: dict[str, int] = Field(default_factory=dict)
     truncated: dict[str, int] = Field(default_factory=dict)
+    floods: list[TraceFlood] = Field(default_factory=list)
 
 
 def iso_datetime(value: datetime | None) -> str | None:

@@ -7,6 +7,11 @@ argv, process names). The parser never raises on content, bounds every line and 
 reads the fields of each known event by the field names the probes were defined with, from
 both ends, so that quotes, ``=`` and spaces inside strings cannot shift the other fields.
 
+``trace.log`` holds one record per line: the host reassembles the guest's sealed records and
+writes the line breaks their strings hold as NUL bytes, which :func:`read_trace_lines` turns
+back into line breaks (a trace from before the seal may split a record over lines: the
+parser joins those continuations as it always did).
+
 Line format (``record-tgid`` on, ``trace_clock`` mono)::
 
     <comm>-<pid> (<tgid>) [<cpu>] <flags> <seconds>: <event>: [(<probe>)] <fields>
@@ -55,6 +60,9 @@ __all__ = [
     "sys_event",
 ]
 
+INNER_BREAK: Final = b"\x00"
+"""A line break inside a record, as ``trace.log`` holds it (one record per line, see
+``guest/trace_seal.py``); the kernel itself never prints a NUL."""
 MAX_LINE: Final = 64 * 1024
 """Longest line (bytes, without the newline) that is parsed; longer ones are counted."""
 
@@ -101,6 +109,8 @@ EVENT_FIELDS: Final[dict[str, Spec]] = {
     "sched_process_fork": _spec("comm:t pid:i child_comm:t child_pid:i"),
     "sched_process_exec": _spec("filename:t pid:i old_pid:i"),
     "sched_process_exit": _spec("comm:t pid:i prio:i"),
+    # Written by the agent's flood guard, not the kernel: a task filtered out after its budget.
+    "flood": _spec("pid:i events:i window_ms:i"),
 }
 """Known events and their fields in print order, as defined by the in-guest tracer."""
 
@@ -109,7 +119,10 @@ EVENT_FIELDS: Final[dict[str, Spec]] = {
 _LEADING: Final[dict[str, tuple[str, str]]] = {"argv": ("nr", INT)}
 _VARIANT_RE = re.compile(r"[A-Za-z0-9]\w{0,31}", re.ASCII)
 
-_TRACEPOINTS: Final = frozenset({"sched_process_fork", "sched_process_exec", "sched_process_exit"})
+_TRACEPOINTS: Final = frozenset(
+    {"sched_process_fork", "sched_process_exec", "sched_process_exit", "flood"}
+)
+"""Events printed without a ``(probe)`` part (the agent's flood records among them)."""
 # Events whose text can legitimately span lines: a string the kernel prints raw may hold '\n'.
 _MULTILINE: Final = frozenset(
     name for name, spec in EVENT_FIELDS.items() if any(k in (STR, TEXT) for _, k in spec)
@@ -881,6 +894,9 @@ def _chunked_lines(handle: BinaryIO, max_line: int) -> Iterator[list[bytes]]:
     carry = b""
     skipping = False  # inside an over-long line already reported
     while chunk := handle.read(_READ_CHUNK):
+        # A NUL stands for a line break inside a record (guest/trace_seal.py): rare, so
+        # only a chunk holding one is looked at line by line.
+        inner = INNER_BREAK in chunk or INNER_BREAK in carry
         lines = chunk.split(b"\n")
         tail = lines.pop()
         if lines:
@@ -894,6 +910,8 @@ def _chunked_lines(handle: BinaryIO, max_line: int) -> Iterator[list[bytes]]:
             carry += tail
         if lines and max(map(len, lines)) > limit:
             lines = [line if len(line) <= limit else line[:limit] for line in lines]
+        if inner and lines:
+            lines = [_restore_breaks(line) for line in lines]
         if not skipping and len(carry) > limit:
             lines.append(carry[:limit])
             carry = b""
@@ -901,4 +919,8 @@ def _chunked_lines(handle: BinaryIO, max_line: int) -> Iterator[list[bytes]]:
         if lines:
             yield lines
     if carry and not skipping:
-        yield [carry]
+        yield [_restore_breaks(carry)]
+
+
+def _restore_breaks(line: bytes) -> bytes:
+    return line.replace(INNER_BREAK, b"\n") if INNER_BREAK in line else line

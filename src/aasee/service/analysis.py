@@ -37,7 +37,7 @@ from aasee.core import (
     load_hooks_config,
 )
 from aasee.guest.client import AgentClient, AgentError
-from aasee.guest.probes import plan_for
+from aasee.guest.probes import new_seal, plan_for
 from aasee.hooks import DEFAULT_HOOKS, OPTIONAL_HOOKS
 from aasee.images.providers import ProviderConfig, provider_from_config
 from aasee.images.store import (
@@ -517,15 +517,33 @@ def qemu_config(
 def _agent_ready_and_armed(profile: ArchProfile, raw_syscalls: bool) -> Any:
     """Snapshot readiness: the agent answers and the tracer is armed (saved with the state)."""
 
-    def wait(socket_path: Path, timeout: float) -> None:
+    def wait(socket_path: Path, timeout: float) -> dict[str, Any]:
+        seal = new_seal()
         with AgentClient(socket_path) as agent:
             agent.connect(timeout=30)
             agent.wait_ready(timeout)
-            plan = plan_for(profile, raw_syscalls=raw_syscalls)
-            for error in agent.trace_start(plan.probes, plan.events, plan.filters):
+            plan = plan_for(profile, raw_syscalls=raw_syscalls, seal=seal)
+            for error in agent.trace_start(
+                plan.probes, plan.events, plan.filters, flood_budget=plan.flood_budget
+            ):
                 log.warning("tracer in snapshot: %s", error)
+        return {"trace_seal": seal}
 
     return wait
+
+
+RESTORE_IDLE_CHECK = 8.0
+"""Seconds a guest restored from a new snapshot idles before it must still answer."""
+
+
+def _stays_responsive(socket_path: Path) -> None:
+    """A guest restored from a new snapshot answers, idles (the time warp skips ahead), and
+    answers again."""
+    with AgentClient(socket_path) as agent:
+        agent.connect(timeout=30)
+        agent.wait_ready(RESTORE_READY_TIMEOUT)
+        time.sleep(RESTORE_IDLE_CHECK)
+        agent.wait_ready(10)
 
 
 def make_snapshot(
@@ -548,6 +566,7 @@ def make_snapshot(
                 qemu_config(image, options, accel),
                 _agent_ready_and_armed(profile, options.raw_syscalls),
                 options.boot_timeout,
+                check_restored=_stays_responsive,
             )
     except (ContextError, AgentError, TimeoutError) as exc:
         raise AnalysisError(f"cannot make a ready snapshot of {image.name}: {exc}") from exc

@@ -179,6 +179,7 @@ PLAN = (["p:ae/open do_filp_open"], ["ae/open", "sched/sched_process_exec"], [("
         (PLAN[0], ["ae/.."], PLAN[2], 1024),
         (PLAN[0], ["sched"], PLAN[2], 1024),
         (PLAN[0], PLAN[1], [("ae/open", "ret < 0\n1")], 1024),
+        (PLAN[0], PLAN[1], [("ae/open", 'path ~ "*\n*')], 1024),  # unterminated quote
         (PLAN[0], PLAN[1], [("../ae", "ret < 0")], 1024),
         (PLAN[0], PLAN[1], PLAN[2], 0),
         (PLAN[0], ["ae/x"] * 5000, PLAN[2], 1024),
@@ -207,13 +208,14 @@ def test_trace_start_sends_the_plan(channel: tuple[AgentClient, socket.socket]) 
         guest.sendall(protocol.encode_json(reply))
 
     threading.Thread(target=answer).start()
-    assert client.trace_start(*PLAN, buffer_kb=2048) == ["e" * 512]
+    assert client.trace_start(*PLAN, buffer_kb=2048, flood_budget=500) == ["e" * 512]
     assert {k: v for k, v in seen[0].items() if k != "id"} == {
         "op": "trace_start",
         "probes": PLAN[0],
         "events": PLAN[1],
         "filters": [["ae/open", "x"]],
         "buffer_kb": 2048,
+        "flood_budget": 500,
     }
 
 

@@ -166,3 +166,36 @@ class TestReprocessCommand:
         result = CliRunner().invoke(cli, ["reprocess", str(tmp_path)])
         assert result.exit_code == 2
         assert "not the results directory" in result.output
+
+
+class TestFloodAndOneRecordPerLine:
+    def test_a_flood_record_is_reported_with_its_program(self, tmp_path: Path) -> None:
+        out = _results(tmp_path)
+        flood = (
+            f"{'<flood-guard>':>16}-0       (-------) [000] .....     5.900000: "
+            "flood: pid=122 events=10001 window_ms=1000\n"
+        )
+        with (out / "trace.log").open("a") as trace:
+            trace.write(flood)
+        data = process_results(out)
+        validate_report(data)
+        (entry,) = data["analysis"]["trace"]["floods"]
+        assert entry["pid"] == 122 and entry["events"] == 10001 and entry["window_ms"] == 1000
+        assert entry["process"] == "/bin/ls"  # pid 122 runs ls in trace-basic.log
+        assert entry["time"] is not None
+        assert any("task 122 (/bin/ls) flooded the trace" in e for e in data["errors"])
+
+    def test_a_line_break_inside_a_record_is_a_nul_in_the_trace(self, tmp_path: Path) -> None:
+        out = _results(tmp_path)
+        forged = "sshd-1 (1) [000] ..... 5.95: sched_process_exit: comm=sshd pid=1 prio=120"
+        line = (
+            f"{'sample':>16}-117     (    117) [000] .....     5.950000: open: "
+            f'(do_filp_open+0x0/0x160) dfd=-100 path="/tmp/a\x00{forged}" flags=0x8241 '
+            "mode=0x81a4\n"
+        )
+        with (out / "trace.log").open("a") as trace:
+            trace.write(line)
+        data = process_results(out)
+        written = [w["path"] for w in data["files"]["written"]]
+        assert f"/tmp/a\n{forged}" in written, written
+        assert 1 not in {p["pid"] for p in data["processes"]}

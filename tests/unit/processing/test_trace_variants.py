@@ -35,11 +35,14 @@ BODIES = {
     "sched_process_fork": "comm=a pid=5 child_comm=a child_pid=6",
     "sched_process_exec": "filename=/bin/sh pid=5 old_pid=5",
     "sched_process_exit": "comm=a pid=5 prio=120",
+    "flood": "pid=5 events=20000 window_ms=1000",
 }
 
 
 def one(event: str, body: str, probe: str | None = "__ia32_sys_x+0x0/0x20") -> TraceEvent:
-    text = f"({probe}) {body}" if probe and not event.startswith("sched_") else body
+    # Tracepoints and the agent's flood records print no "(probe)" part.
+    bare = event.startswith("sched_") or event.startswith("flood")
+    text = f"({probe}) {body}" if probe and not bare else body
     (parsed,) = list(parse_trace([(header(5, "a") + f"{event}: {text}").encode()]))
     return parsed
 

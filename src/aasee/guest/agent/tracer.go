@@ -39,6 +39,9 @@ type traceRequest struct {
 	Events   []string   `json:"events"`
 	Filters  [][]string `json:"filters"`
 	BufferKB int        `json:"buffer_kb"`
+	// FloodBudget is how many events a task may make in one second before the rest of its
+	// events are filtered out (flood.go); 0 turns the guard off.
+	FloodBudget int `json:"flood_budget"`
 }
 
 func (r *traceRequest) normalise() error {
@@ -47,6 +50,9 @@ func (r *traceRequest) normalise() error {
 	}
 	if r.BufferKB < 1 || r.BufferKB > 1<<22 {
 		return fmt.Errorf("buffer_kb %d is out of range", r.BufferKB)
+	}
+	if r.FloodBudget < 0 || r.FloodBudget > 1<<30 {
+		return fmt.Errorf("flood_budget %d is out of range", r.FloodBudget)
 	}
 	if len(r.Probes) > maxTraceItems || len(r.Events) > maxTraceItems || len(r.Filters) > maxTraceItems {
 		return errors.New("too many probes, events or filters")
@@ -95,6 +101,25 @@ func singleLine(text string) bool {
 	return text != "" && len(text) <= 4096 && !strings.ContainsAny(text, "\n\r\x00")
 }
 
+// validFilter accepts one filter expression: a line break only inside a quoted string, where
+// the kernel takes it as a character to match (the glob that keeps exec'd file names holding
+// one out of the raw sched_process_exec tracepoint).
+func validFilter(text string) bool {
+	if text == "" || len(text) > 4096 || strings.ContainsAny(text, "\r\x00") {
+		return false
+	}
+	quoted := false
+	for _, c := range text {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case c == '\n' && !quoted:
+			return false
+		}
+	}
+	return !quoted
+}
+
 type tracer struct {
 	root    string
 	sink    func([]byte)
@@ -104,6 +129,7 @@ type tracer struct {
 	errors  []string
 	dropped int
 	reader  *pipeReader
+	flood   *floodGuard
 	// lockdownPath is the kernel's lockdown switch (securityfs); kept holds the tracefs
 	// files opened before the lockdown, the only way to reach them afterwards.
 	lockdownPath string
@@ -339,7 +365,7 @@ func (t *tracer) arm(req traceRequest) error {
 	}
 	for _, filter := range req.Filters {
 		event, expression := filter[0], filter[1]
-		if !validEvent(event) || !singleLine(expression) {
+		if !validEvent(event) || !validFilter(expression) {
 			t.fail("filter rejected: %q: not an event name and one-line expression", shortText(event, 100))
 		} else if err := t.write("events/"+event+"/filter", expression, false); err != nil {
 			t.fail("filter rejected: %s: %v", event, err)
@@ -355,8 +381,14 @@ func (t *tracer) arm(req traceRequest) error {
 	if err := t.write("tracing_on", "1", false); err != nil {
 		return fmt.Errorf("cannot start tracing: %v", err)
 	}
+	if req.FloodBudget > 0 {
+		t.flood = newFloodGuard(t.root, req, t.sink)
+	}
 	// trace_pipe reports end-of-file while tracing is off, so the reader starts only now.
 	t.startReader()
+	if t.flood != nil {
+		t.reader.count.Store(t.flood.look)
+	}
 	t.armed = true
 	return nil
 }
@@ -373,6 +405,7 @@ type pipeReader struct {
 	got     atomic.Int64
 	err     error
 	observe atomic.Value // func([]byte): looks at each chunk after the sink (the guard)
+	count   atomic.Value // func([]byte): the flood guard's look at each chunk
 }
 
 func (t *tracer) startReader() {
@@ -413,6 +446,9 @@ func (r *pipeReader) run(path string, sink func([]byte)) {
 			sink(buf[:n])
 			if look, ok := r.observe.Load().(func([]byte)); ok {
 				look(buf[:n])
+			}
+			if count, ok := r.count.Load().(func([]byte)); ok {
+				count(buf[:n])
 			}
 			continue
 		}
@@ -459,6 +495,15 @@ func (t *tracer) stop() int64 {
 		}
 	}
 	t.armed = false
+	if t.flood != nil {
+		if r := t.reader; r != nil {
+			r.count.Store(func([]byte) {})
+		}
+		for _, problem := range t.flood.close() {
+			t.fail("%s", problem)
+		}
+		t.flood = nil
+	}
 	return t.lost()
 }
 

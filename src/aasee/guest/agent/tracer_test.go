@@ -375,3 +375,18 @@ func TestProtectReportsAKernelWithoutLockdown(t *testing.T) {
 		t.Fatalf("protect: %s", got)
 	}
 }
+
+func TestFilterLineBreaksOnlyInsideQuotes(t *testing.T) {
+	for text, want := range map[string]bool{
+		"!(filename ~ \"*\n*\")": true,
+		"a\nb":                   false,
+		"x == 1":                 true,
+		"s ~ \"unterminated":     false,
+		"s ~ \"a\r\"":            false,
+		"":                       false,
+	} {
+		if got := validFilter(text); got != want {
+			t.Errorf("validFilter(%q) = %v, want %v", text, got, want)
+		}
+	}
+}

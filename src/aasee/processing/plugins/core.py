@@ -114,6 +114,12 @@ def _trace_warnings(stats: TraceStats, lost: int, behaviour: Behaviour) -> list[
             f"{stats.skipped} trace lines skipped ({stats.too_long} too long, "
             f"{stats.malformed} malformed, {stats.garbage} unrecognised)"
         )
+    for flood in behaviour.floods:
+        warnings.append(
+            f"task {flood.pid} ({flood.process or 'unknown program'}) flooded the trace with "
+            f"{flood.events} events in {flood.window_ms} ms: its later events but fork, exec "
+            "and exit were filtered out in the guest, so that it could not hide other tasks"
+        )
     if behaviour.truncated:
         dropped = ", ".join(f"{name} ({n})" for name, n in sorted(behaviour.truncated.items()))
         warnings.append(f"report limits reached, records dropped: {dropped}")
@@ -186,6 +192,7 @@ class BehaviourPlugin(Plugin):
             pre_exec_dropped=behaviour.pre_exec_dropped,
             by_event=dict(stats.by_event),
             truncated=dict(behaviour.truncated),
+            floods=behaviour.floods,
         )
 
     @staticmethod
