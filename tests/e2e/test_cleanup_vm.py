@@ -42,7 +42,14 @@ def _start(tmp_path: Path, revert: str = "auto") -> subprocess.Popen[bytes]:
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # A test runner started in the background may ignore SIGINT, and Python keeps an
+        # ignored SIGINT ignored: give the analysis the terminal's default, as a user has.
+        preexec_fn=_default_sigint,  # noqa: PLW1509
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_sample(tmp_path: Path, proc: subprocess.Popen[bytes]) -> None:

@@ -55,6 +55,8 @@ FINGERPRINT = (
     'echo "disk_serial=$(cat /sys/block/vda/serial 2>/dev/null)"\n'
     'echo "detect_virt=$(systemd-detect-virt 2>&1)"\n'
     'echo "hostname=$(hostname)"\n'
+    'echo "config_age=$(( $(date +%s) - $(stat -c %Y /etc/ssh) ))"\n'
+    'echo "home_age=$(( $(date +%s) - $(stat -c %Y /home/admin) ))"\n'
     "echo \"processes=$(ps -eo comm= | sort -u | tr '\\n' ' ')\"\n"
     + "".join(
         f'{command} >/dev/null 2>&1; echo "tool_{name}=$?"\n' for name, command in TOOLS.items()
@@ -92,6 +94,8 @@ def test_guest_looks_like_a_debian_server(guest_image: GuestImage, tmp_path: Pat
     assert seen["disk_serial"], stdout
     # The firmware's SMBIOS type 0 says nothing of a virtual machine: systemd finds none.
     assert seen["detect_virt"] == "none", seen["detect_virt"]
+    # What the build wrote is dated months back, not the build day.
+    assert int(seen["config_age"]) > 90 * 86400 and int(seen["home_age"]) > 90 * 86400, stdout
     processes = seen["processes"].split()
     for daemon in ("cron", "sshd", "rsyslogd", "atd"):
         assert daemon in processes, seen["processes"]

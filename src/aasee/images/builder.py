@@ -30,6 +30,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from pathlib import Path
 from aasee.arch import ArchProfile
 from aasee.arch.profile import DebianKernel, SourceKernel
 from aasee.images import agent_build
+from aasee.images.ageing import age_tree
 from aasee.images.busybox_build import busybox_from_source
 from aasee.images.busybox_root import (
     BusyboxRoot,
@@ -242,6 +244,8 @@ class ImageBuilder:
                 os_name = f"busybox-{_upstream(busybox_origin)}"
             self._install(root, AGENT_PATH, agent.read_bytes(), 0o755)
             self._install(root, STAGE2_PATH, stage2_init(), 0o755)
+            aged = age_tree(root, time.time(), inputs_key)
+            self.progress(f"backdated {aged} files written by the build")
             self.progress("building the initramfs")
             modules: list[Path] = []
             if kernel.modules_root is not None:
