@@ -162,8 +162,14 @@ def test_screenshots_of_a_guest_with_a_display(
     out = tmp_path / "analysis"
     # A display is its own VM shape (no ready snapshot of it): a cold boot; on the isolated
     # network that is a libvirt domain, whose QMP goes through libvirt.
+    # The whole timeout, so that frames are taken while the screen stays still.
     options = AnalysisOptions(
-        timeout=10, display=True, network="isolated", arguments=["--screen"], revert="cold"
+        timeout=10,
+        display=True,
+        network="isolated",
+        arguments=["--screen"],
+        revert="cold",
+        full_timeout=True,
     )
     result = run_analysis(programs["memonly"], out, options, hooks_config=hooks)
     report = result.report
