@@ -28,6 +28,14 @@ INNER_BREAK: Final = b"\x00"
 MAX_RECORD: Final = 64 * 1024
 _COMM_COLUMNS: Final = 16
 # The header up to the event name, as ftrace prints it (comm in exactly 16 columns).
+# The sched tracepoints print process names in their fields too: a record is whole once it
+# ends with its last fields (a name of at most 15 bytes cannot hold a record of its own).
+_TAILS = {
+    b"sched_process_fork": re.compile(rb" pid=\d+ child_comm=(?s:.*) child_pid=\d+$"),
+    b"sched_process_exit": re.compile(rb" pid=\d+ prio=-?\d+$"),
+}
+_TAILED = re.compile(rb": (sched_process_fork|sched_process_exit): comm=")
+MAX_NAME_LINES = 16
 _EVENT = re.compile(
     rb"(?s:.{16})-\d{1,10} +\( *(?:\d{1,10}|-+)\) +\[\d{1,6}\] +(?:[^ \[\]]{1,16} +)?"
     rb"\d{1,12}\.\d{1,9}: ([A-Za-z_]\w{0,63}): \("
@@ -55,6 +63,8 @@ class Unsealer:
         self._record: list[bytes] = []
         self._size = 0
         self._held = b""
+        self._tail: re.Pattern[bytes] | None = None
+        """The end a record cut by a process name awaits (sched tracepoints), if any."""
 
     def feed(self, chunk: bytes) -> bytes:
         """The complete records ``chunk`` ends, as ``trace.log`` lines (maybe none)."""
@@ -77,7 +87,13 @@ class Unsealer:
         if self._partial:
             out += self.feed(b"\n")
         if self._record:
-            out += self._close(sealed=False)
+            if self._tail is not None:
+                self._tail = None
+                joined = b"\n".join(self._record)
+                self._record = []
+                out += joined.replace(b"\n", INNER_BREAK) + b"\n"
+            else:
+                out += self._close(sealed=False)
         if self._held:
             out += self._held + b"\n"
             self._held = b""
@@ -85,6 +101,14 @@ class Unsealer:
 
     def _line(self, line: bytes) -> bytes | None:
         seal = self.seal
+        if self._tail is not None:
+            self._record.append(line)
+            joined = b"\n".join(self._record)
+            if self._tail.search(joined) or len(self._record) > MAX_NAME_LINES:
+                self._tail = None
+                self._record = []
+                return joined.replace(b"\n", INNER_BREAK) + b"\n"
+            return None
         if self._record:
             self._record.append(line)
             self._size += len(line) + 1
@@ -106,7 +130,22 @@ class Unsealer:
         if len(line) < _COMM_COLUMNS and line.strip():
             self._held = line  # the start of a process name holding a line break
             return None
+        tail = self._name_cut(line)
+        if tail is not None:
+            self._tail = tail
+            self._record = [line]
+            return None
         return line + b"\n"
+
+    @staticmethod
+    def _name_cut(line: bytes) -> re.Pattern[bytes] | None:
+        """The end a sched tracepoint record still lacks when a process name in its fields
+        held a line break; None when the line is whole or another kind."""
+        event = _TAILED.search(line)
+        if event is None:
+            return None
+        tail = _TAILS[event.group(1)]
+        return None if tail.search(line) else tail
 
     def _opens_sealed(self, line: bytes) -> bool:
         if b": (" not in line:  # every probe record prints "<event>: (<probe>)"

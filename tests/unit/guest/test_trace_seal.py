@@ -110,3 +110,21 @@ def test_every_probe_is_sealed_and_exec_names_with_line_breaks_are_filtered() ->
     assert "open" in PROBES and "open_r" in PROBES and "sched_process_exec" not in PROBES
     unsealed = plan_for(get_profile("x86_64"))
     assert not any(SEAL_FIELD + "=" in line for line in unsealed.probes)
+
+
+def test_a_name_with_a_line_break_in_a_tracepoint_keeps_its_record_whole() -> None:
+    comm = "x\n  sshd-1 (1)"
+    exit_line = _head(comm, 169) + f"sched_process_exit: comm={comm} pid=169 prio=120"
+    fork_line = (
+        _head(comm, 169)
+        + f"sched_process_fork: comm={comm} pid=169 child_comm={comm} child_pid=170"
+    )
+    trace = _through(exit_line + "\n" + fork_line + "\n" + _open("/tmp/y") + "\n")
+    assert trace.count(b"\n") == 3  # one line a record
+    events = _events(trace)
+    assert [(e.event, e.pid) for e in events] == [
+        ("sched_process_exit", 169),
+        ("sched_process_fork", 169),
+        ("open", 117),
+    ]
+    assert events[0].fields["comm"] == comm and events[1].fields["child_pid"] == "170"
