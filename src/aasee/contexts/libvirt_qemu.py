@@ -22,9 +22,8 @@ import libvirt_qemu
 from aasee.contexts.libvirt_connection import (
     DEFAULT_URI,
     connect,
-    destroy_domain,
-    domain_active,
 )
+from aasee.contexts.libvirt_domain import DomainLifecycle
 from aasee.contexts.machine import libvirt_xml
 from aasee.contexts.qemu_config import (
     DOMAIN_PREFIX,
@@ -40,7 +39,7 @@ from aasee.core import ContextBase
 log = logging.getLogger(__name__)
 
 
-class LibvirtQemuContext(ContextBase):
+class LibvirtQemuContext(DomainLifecycle, ContextBase):
     """A transient libvirt/QEMU domain plus its per-run overlay and files."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset(
@@ -73,12 +72,6 @@ class LibvirtQemuContext(ContextBase):
                 raise ContextError(f"guest {label} {path} does not exist")
         prepare_run_dir(self.config.runs_dir, self.run_dir, guest.disk, self.overlay)
 
-    @property
-    def domain(self) -> libvirt.virDomain:
-        if self._domain is None:
-            raise ContextError("the VM is not running")
-        return self._domain
-
     def domain_xml(self) -> str:
         if self.config.network not in ("isolated", "none"):
             raise ContextError(
@@ -100,12 +93,6 @@ class LibvirtQemuContext(ContextBase):
         self.started_at = time.monotonic()
         log.info("started domain %s (%s)", domain_name(self.identifier), self.config.accel.accel)
 
-    def _pause(self) -> None:
-        self.domain.suspend()
-
-    def _resume(self) -> None:
-        self.domain.resume()
-
     def _poweroff(self) -> None:
         self._destroy()
 
@@ -118,15 +105,6 @@ class LibvirtQemuContext(ContextBase):
         while time.monotonic() < deadline and self.is_running():
             time.sleep(0.2)
         self._destroy()
-
-    def is_running(self) -> bool:
-        return domain_active(self._domain)
-
-    def _destroy(self) -> None:
-        refused = destroy_domain(self._domain)
-        if refused is not None:
-            raise ContextError(f"cannot destroy the VM: {refused}") from refused
-        self._domain = None
 
     def qmp(self, command: str, **arguments: Any) -> Any:
         """Run a QMP command on this VM's QEMU through libvirt."""

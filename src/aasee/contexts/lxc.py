@@ -35,7 +35,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import libvirt
 
-from aasee.contexts.libvirt_connection import connect, destroy_domain, domain_active
+from aasee.contexts.libvirt_connection import connect
+from aasee.contexts.libvirt_domain import DomainLifecycle
 from aasee.contexts.network import NetworkError, SandboxNetwork
 from aasee.contexts.packet_capture import NamespaceCapture
 from aasee.contexts.qemu_config import (
@@ -88,8 +89,10 @@ KEPT_CAPABILITIES = (
 NETWORKS = ("fake", "none")
 
 
-class LxcContext(ContextBase):
+class LxcContext(DomainLifecycle, ContextBase):
     """A transient libvirt LXC container plus its overlay, network and host-side tracer."""
+
+    what = "container"
 
     capabilities: ClassVar[frozenset[str]] = frozenset(
         {
@@ -192,33 +195,12 @@ class LxcContext(ContextBase):
                 raise ContextError(f"cannot give the container its network: {exc}") from exc
         log.info("started container %s (init pid %d)", domain_name(self.identifier), self.init_pid)
 
-    def _pause(self) -> None:
-        self.domain.suspend()
-
-    def _resume(self) -> None:
-        self.domain.resume()
-
     def _poweroff(self) -> None:
         self._destroy()
 
     def _shutdown(self, timeout: float | None) -> None:
         # The agent as init has no shutdown path of its own: the container is stopped.
         self._destroy()
-
-    @property
-    def domain(self) -> libvirt.virDomain:
-        if self._domain is None:
-            raise ContextError("the container is not running")
-        return self._domain
-
-    def is_running(self) -> bool:
-        return domain_active(self._domain)
-
-    def _destroy(self) -> None:
-        refused = destroy_domain(self._domain)
-        if refused is not None:
-            raise ContextError(f"cannot destroy the container: {refused}") from refused
-        self._domain = None
 
     # --- evidence the host takes ------------------------------------------------------------
     def pid_namespace(self) -> int:
