@@ -11,7 +11,8 @@ APT_PACKAGES := qemu-system-x86 qemu-system-arm qemu-system-mips qemu-utils \
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross \
 	gcc-mipsel-linux-gnu libc6-dev-mipsel-cross gcc-mips-linux-gnu libc6-dev-mips-cross \
 	gcc-i686-linux-gnu libc6-dev-i386-cross make bc flex bison libssl-dev xz-utils glance-api \
-	libvirt-daemon-driver-lxc bpftrace
+	libvirt-daemon-driver-lxc bpftrace \
+	swift swift-proxy swift-account swift-container swift-object python3-swift memcached
 # armel's cross compiler cannot be resolved in the same apt call as the armhf one here
 # (measured): it gets a call of its own.
 APT_SEPARATE := gcc-arm-linux-gnueabi libc6-dev-armel-cross

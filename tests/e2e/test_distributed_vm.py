@@ -35,6 +35,7 @@ from aasee.images.store import GuestImage, aasee_home
 from aasee.service.models import Task, Token, WorkerHeartbeat
 from aasee.service.queue import Queues
 from tests.service.servers import postgres_server, redis_server, s3_server
+from tests.service.swift_server import ACCESS_KEY, SECRET_KEY
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -48,8 +49,9 @@ BUCKET = "aasee-distributed"
 REGION = "us-east-1"
 SAMPLES = 2
 STOP_SECONDS = 60
-# moto accepts any key; the daemons get these through the usual AWS environment variables.
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# The S3 server's (Swift's tempauth) user; the daemons get these through the usual AWS
+# environment variables.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
 
 
 def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -82,13 +84,14 @@ class Shared:
 
 @pytest.fixture
 def shared(tmp_path: Path) -> Iterator[Shared]:
-    """A throwaway PostgreSQL, redis-server and S3 API (moto), and a settings file naming
+    """A throwaway PostgreSQL, redis-server and S3 server (Swift), and a settings file naming
     them; the host's guest images and snapshots (``home``), everything else temporary."""
     with (
         postgres_server() as postgres,
         redis_server(tmp_path) as queue_url,
-        s3_server() as endpoint,
+        s3_server(tmp_path) as s3,
     ):
+        endpoint = s3.url
         _s3(endpoint).create_bucket(Bucket=BUCKET)
         database_url = postgres.empty_database()
         storage_url = f"s3://{BUCKET}/aasee?endpoint_url={endpoint}&region={REGION}"

@@ -1,8 +1,8 @@
 """Fixtures of the service tests: real SQLite files, a real storage folder and a real huey
 SQLite queue, all in a temporary directory; a guest image's metadata so submissions are
 accepted (no VM is booted by these tests); and, for the tests that ask for them, a real
-redis-server and a real PostgreSQL server of the session (``servers.py``), which fail the test
-when they cannot run (``make install`` installs both)."""
+redis-server, a real PostgreSQL server and a real S3 server (OpenStack Swift) of the session
+(``servers.py``), which fail the test when they cannot run (``make install`` installs them)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from aasee.processing.run_meta import RunMeta, write_run_meta
 from aasee.service.facade import TaskService
 from aasee.service.settings import Settings
 
-from .servers import PostgresServer, ServerUnavailable, postgres_server, redis_server
+from .servers import PostgresServer, ServerUnavailable, postgres_server, redis_server, s3_server
+from .swift_server import S3Endpoint
 
 IMAGE = "debian-bookworm-amd64"
 TRACE = Path(__file__).parents[1] / "data" / "trace-basic.log"
@@ -139,3 +140,14 @@ def postgres() -> Iterator[PostgresServer]:
             yield server
     except ServerUnavailable as exc:
         pytest.fail(f"PostgreSQL is needed by these tests: {exc}")
+
+
+@pytest.fixture(scope="session")
+def swift_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """A real S3 server of this session: OpenStack Swift's s3api (Debian's packages) on free
+    loopback ports; each test uses buckets of its own."""
+    try:
+        with s3_server(tmp_path_factory.mktemp("s3")) as endpoint:
+            yield endpoint
+    except ServerUnavailable as exc:
+        pytest.fail(f"Swift (S3) is needed by these tests: {exc}")

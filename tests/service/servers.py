@@ -1,11 +1,16 @@
-"""Throwaway real servers for tests: PostgreSQL, Redis and an S3 API (moto), each started in a
-temporary folder, reachable only from this host, and stopped and removed on the way out.
+"""Throwaway real servers for tests: PostgreSQL, Redis and S3 (OpenStack Swift's S3 API), each
+started in a temporary folder, reachable only from this host, and stopped and removed on the
+way out.
 
 ``postgres_server()`` runs ``initdb`` and ``postgres`` from the Debian package ``postgresql``
 (as the ``postgres`` system user when the tests run as root, because PostgreSQL refuses to run
 as root), listening only on a unix socket in its folder. It yields a ``PostgresServer`` that
 hands out fresh databases: empty ones (``empty_database``) for migration tests, and copies of
 a migrated template (``migrated_database``) that cost a file copy instead of a migration.
+
+``s3_server()`` is Swift with ``s3api`` from Debian's packages (``swift_server.py``); it yields
+an ``S3Endpoint`` (URL, access and secret key, region). moto's S3 emulator is only a fast
+stand-in beside it (tests/unit, and test_storage.py's ``moto`` case).
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .swift_server import S3Endpoint
 
 PR_SET_PDEATHSIG = 1
 START_SECONDS = 30.0
@@ -218,14 +227,16 @@ def redis_server(folder: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def s3_server() -> Iterator[str]:
-    """A real S3 HTTP API (moto) on 127.0.0.1 and a free port; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+def s3_server(folder: Path | None = None) -> Iterator[S3Endpoint]:
+    """A real S3 server (OpenStack Swift + s3api + tempauth, see ``swift_server.py``) on free
+    loopback ports, its files in ``folder`` (by default a new folder under /tmp, removed on
+    the way out); yields its endpoint: URL, credentials, region."""
+    from .swift_server import swift_s3_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
+    base = folder if folder is not None else Path(tempfile.mkdtemp(prefix="aasee-s3-", dir="/tmp"))
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        with swift_s3_server(base) as endpoint:
+            yield endpoint
     finally:
-        server.stop()
+        if folder is None:
+            shutil.rmtree(base, ignore_errors=True)

@@ -1,5 +1,7 @@
-"""Storage: one interface, the same behaviour on a local folder and on S3 (a real S3 HTTP API
-served by moto on 127.0.0.1)."""
+"""Storage: one interface, the same behaviour on a local folder and on S3: moto's emulator
+(``moto``) and a real S3 server, OpenStack Swift's s3api (``swift``, marked ``servers``).
+The S3 bucket is not made by the test: the storage makes it when it first stores (or pings).
+test_s3_real.py has the tests only a real S3 server answers truly (multipart, memory)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 from aasee.service.storage import ObjectMissing, Storage, StorageError, backend_from_url, check_key
 
 from .conftest import write_raw_results
+from .swift_server import S3Endpoint
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +28,22 @@ def s3_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "moto", pytest.param("swift", marks=pytest.mark.servers)])
 def storage(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Storage:
     if request.param == "local":
         return Storage.from_url(f"file://{tmp_path}/store")
-    endpoint = request.getfixturevalue("s3_endpoint")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    if request.param == "moto":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    else:
+        swift: S3Endpoint = request.getfixturevalue("swift_s3")
+        endpoint = swift.url
+        for name, value in swift.environment().items():
+            monkeypatch.setenv(name, value)
     bucket = f"aasee-{os.urandom(4).hex()}"
-    import boto3
-
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
     return Storage.from_url(f"s3://{bucket}/svc?endpoint_url={endpoint}&region=us-east-1")
 
 

@@ -6,6 +6,13 @@ backend only moves bytes for a key: ``LocalBackend`` (``file:///path``) and ``S3
 environment). Keys are built by the service from task ids and fixed names, never from a
 submitted file name, and every key is checked before any backend sees it.
 
+Nothing is held whole in memory on the way in or out: files go to S3 with boto3's managed
+transfer, as a multipart upload of ``PART_SIZE`` parts above that size (read from disk as they
+are sent; from a stream, only the ``UPLOAD_THREADS`` parts being sent are read ahead into
+memory), and objects come back as a stream read ``CHUNK`` bytes at a time. Like the folder of
+a ``LocalBackend``, which is made when first needed, a missing S3 bucket is created by the
+first store (or ``ping``), and reads of a missing bucket find no objects.
+
 Layout of one task: ``tasks/<id>/sample.bin``, ``tasks/<id>/raw/<artefact>`` (directories such
 as ``dropped/`` are stored as one ``<name>.tar``), ``tasks/<id>/report.json|report.html``.
 """
@@ -20,13 +27,20 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
+    from botocore.exceptions import ClientError
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CreateBucketConfigurationTypeDef
 
 CHUNK = 1 << 20
+# Multipart above PART_SIZE, in parts of PART_SIZE (s3transfer grows them for files too large
+# for 10,000 parts), UPLOAD_THREADS parts in flight.
+PART_SIZE = 8 << 20
+UPLOAD_THREADS = 4
 KEY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_KEY_PARTS = 8
 
@@ -55,7 +69,11 @@ class Backend(Protocol):
 
     def put(self, key: str, source: IO[bytes]) -> None: ...
 
+    def put_file(self, key: str, path: Path) -> None: ...
+
     def open(self, key: str) -> IO[bytes]: ...
+
+    def exists(self, key: str) -> bool: ...
 
     def keys(self, prefix: str) -> Iterator[str]: ...
 
@@ -88,6 +106,10 @@ class LocalBackend:
             Path(temporary).unlink(missing_ok=True)
             raise
 
+    def put_file(self, key: str, path: Path) -> None:
+        with path.open("rb") as source:
+            self.put(key, source)
+
     def open(self, key: str) -> IO[bytes]:
         try:
             return self._path(key).open("rb")
@@ -95,6 +117,9 @@ class LocalBackend:
             raise ObjectMissing(f"no object {key}") from exc
         except IsADirectoryError as exc:
             raise ObjectMissing(f"no object {key}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
 
     def keys(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix) if prefix else self.root
@@ -125,15 +150,25 @@ class LocalBackend:
             raise StorageError(f"storage folder {self.root} is not writable")
 
 
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+MISSING_OBJECT = frozenset({"NoSuchKey", "404", "NotFound"})
+MISSING_BUCKET = "NoSuchBucket"
+
+
 class S3Backend:
     def __init__(
         self, bucket: str, prefix: str, endpoint_url: str | None, region: str | None
     ) -> None:
         import boto3
+        from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self.region = region
         self.description = f"s3://{bucket}/{self.prefix}" + (
             f" at {endpoint_url}" if endpoint_url else ""
         )
@@ -141,8 +176,21 @@ class S3Backend:
             "s3",
             endpoint_url=endpoint_url,
             region_name=region,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                max_pool_connections=max(10, 2 * UPLOAD_THREADS),
+            ),
         )
+        self.transfer: TransferConfig = TransferConfig(
+            multipart_threshold=PART_SIZE,
+            multipart_chunksize=PART_SIZE,
+            max_concurrency=UPLOAD_THREADS,
+            preferred_transfer_client="classic",
+        )
+        # s3transfer's own bound on the parts read from a stream and not yet sent (boto3's
+        # TransferConfig takes no keyword for it; its default, 10, is 80 MB of parts).
+        self.transfer.max_in_memory_upload_chunks = UPLOAD_THREADS
+        self._bucket_ready = False
 
     def _name(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -150,19 +198,56 @@ class S3Backend:
     def _errors(self, action: str, key: str, exc: Exception) -> StorageError:
         from botocore.exceptions import ClientError
 
-        if isinstance(exc, ClientError):
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "NotFound"):
-                return ObjectMissing(f"no object {key}")
+        if isinstance(exc, ClientError) and _code(exc) in MISSING_OBJECT | {MISSING_BUCKET}:
+            return ObjectMissing(f"no object {key}")
         return StorageError(f"{self.description}: cannot {action} {key}: {exc}")
 
-    def put(self, key: str, source: IO[bytes]) -> None:
+    def _ensure_bucket(self) -> None:
+        """Create the bucket if there is none (once per backend: later stores just store)."""
+        from botocore.exceptions import ClientError
+
+        if self._bucket_ready:
+            return
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if _code(exc) not in MISSING_OBJECT | {MISSING_BUCKET}:
+                raise
+            try:
+                if self.region in (None, "us-east-1"):
+                    self.client.create_bucket(Bucket=self.bucket)
+                else:
+                    location = {"LocationConstraint": self.region}
+                    self.client.create_bucket(
+                        Bucket=self.bucket,
+                        CreateBucketConfiguration=cast(
+                            "CreateBucketConfigurationTypeDef", location
+                        ),
+                    )
+            except ClientError as again:
+                # Another process of the service made it in the meantime.
+                if _code(again) != "BucketAlreadyOwnedByYou":
+                    raise
+        self._bucket_ready = True
+
+    def _upload(self, key: str, source: str | IO[bytes]) -> None:
+        """One managed transfer: a single PUT up to PART_SIZE, a multipart upload above."""
+        from boto3.s3.transfer import create_transfer_manager
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.client.upload_fileobj(source, self.bucket, self._name(key))
+            self._ensure_bucket()
+            with create_transfer_manager(self.client, self.transfer) as manager:
+                manager.upload(source, self.bucket, self._name(key)).result()
         except (BotoCoreError, ClientError) as exc:
-            raise self._errors("store", key, exc) from exc
+            raise StorageError(f"{self.description}: cannot store {key}: {exc}") from exc
+
+    def put(self, key: str, source: IO[bytes]) -> None:
+        self._upload(key, source)
+
+    def put_file(self, key: str, path: Path) -> None:
+        # By name, s3transfer reads each part from the file as it sends it.
+        self._upload(key, str(path))
 
     def open(self, key: str) -> IO[bytes]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -174,6 +259,18 @@ class S3Backend:
         body: IO[bytes] = response["Body"]  # type: ignore[assignment]
         return body
 
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._name(key))
+        except (BotoCoreError, ClientError) as exc:
+            error = self._errors("read", key, exc)
+            if isinstance(error, ObjectMissing):
+                return False
+            raise error from exc
+        return True
+
     def keys(self, prefix: str) -> Iterator[str]:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -184,6 +281,8 @@ class S3Backend:
                 for item in page.get("Contents", []):
                     yield item["Key"][strip:]
         except (BotoCoreError, ClientError) as exc:
+            if isinstance(exc, ClientError) and _code(exc) == MISSING_BUCKET:
+                return
             raise self._errors("list", prefix, exc) from exc
 
     def delete(self, key: str) -> None:
@@ -192,13 +291,17 @@ class S3Backend:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
         except (BotoCoreError, ClientError) as exc:
+            if isinstance(exc, ClientError) and _code(exc) == MISSING_BUCKET:
+                return
             raise self._errors("delete", key, exc) from exc
 
     def ping(self) -> None:
+        """The bucket answers (made if missing, as a LocalBackend makes its folder)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        self._bucket_ready = False
         try:
-            self.client.head_bucket(Bucket=self.bucket)
+            self._ensure_bucket()
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"{self.description} unreachable: {exc}") from exc
 
@@ -253,8 +356,7 @@ class Storage:
         self.backend.put(check_key(key), io.BytesIO(data))
 
     def put_file(self, key: str, path: Path) -> None:
-        with path.open("rb") as source:
-            self.backend.put(check_key(key), source)
+        self.backend.put_file(check_key(key), path)
 
     def get_bytes(self, key: str, limit: int) -> bytes:
         with self.backend.open(check_key(key)) as source:
@@ -275,11 +377,7 @@ class Storage:
         return stream()
 
     def exists(self, key: str) -> bool:
-        try:
-            self.backend.open(check_key(key)).close()
-        except ObjectMissing:
-            return False
-        return True
+        return self.backend.exists(check_key(key))
 
     def download(self, key: str, target: Path) -> None:
         with self.backend.open(check_key(key)) as source, target.open("wb") as out:
@@ -311,10 +409,10 @@ class Storage:
                 stored.append(entry.name)
             elif entry.is_dir():
                 name = f"{entry.name}.tar"
-                with tempfile.TemporaryFile() as spool:
+                with tempfile.NamedTemporaryFile(prefix="aasee-tree-", suffix=".tar") as spool:
                     _write_tar(spool, entry)
-                    spool.seek(0)
-                    self.backend.put(check_key(f"{prefix}/{name}"), spool)
+                    spool.flush()
+                    self.backend.put_file(check_key(f"{prefix}/{name}"), Path(spool.name))
                 stored.append(name)
         return stored
 
