@@ -1,4 +1,5 @@
-"""Benchmark: cold boot vs ready-snapshot restore, analysis overhead, sleep evasion, throughput.
+"""Benchmark: cold boot vs ready-snapshot restore vs warm pool, analysis overhead, sleep
+evasion, throughput.
 
     python bench/revert.py [--arch x86_64] [--runs 3] [--timeout 10] [--samples 4]
                            [--no-throughput] [--no-libvirt] [--json FILE]
@@ -27,11 +28,19 @@ from aasee.contexts.libvirt_qemu import LibvirtQemuContext
 from aasee.contexts.qemu_config import QemuConfig
 from aasee.contexts.qemu_process import QemuProcessContext
 from aasee.contexts.snapshots import Snapshot, find_snapshot
+from aasee.contexts.warm_pool import WarmPool, set_active_pool
 from aasee.guest.client import AgentClient
 from aasee.guest.probes import plan_for
 from aasee.images.builder import ImageBuilder, recipe_for
-from aasee.images.store import cache_dir, snapshot_root
-from aasee.service.analysis import AnalysisOptions, make_snapshot, qemu_config, run_analysis
+from aasee.images.store import GuestImage, cache_dir, snapshot_root
+from aasee.service.analysis import (
+    AnalysisOptions,
+    make_snapshot,
+    qemu_config,
+    run_analysis,
+    warm_target,
+    warm_up_guest,
+)
 
 DEMO = Path(__file__).resolve().parents[1] / "src/aasee/demo/dropper.sh"
 
@@ -77,6 +86,43 @@ def analyze_wall(
         options = AnalysisOptions(timeout=timeout, revert=revert, image=image)  # type: ignore[arg-type]
         result = run_analysis(sample, Path(tmp) / "out", options)
         return time.monotonic() - start, result.report or {}
+
+
+def dequeue_to_sample(image: str, revert: str, pool: WarmPool | None) -> float:
+    """A worker's view: from taking the task (the call) to the sample running in the guest."""
+    if pool is not None:
+        deadline = time.monotonic() + 120
+        while pool.warm_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pool.warm_count() == 0:
+            raise SystemExit("the warm pool kept no VM warm within 120 s")
+    with tempfile.TemporaryDirectory() as tmp:
+        options = AnalysisOptions(timeout=5, revert=revert, image=image)  # type: ignore[arg-type]
+        run_analysis(DEMO, Path(tmp) / "out", options, postprocess=False)
+        run = json.loads((Path(tmp) / "out" / "run.json").read_text())
+        if pool is not None and not run["boot"].startswith("warm VM"):
+            raise SystemExit(f"the pooled run did not use a warm VM: {run['boot']}")
+        return float(run["timings"]["call_to_sample"])
+
+
+def dequeue_runs(image: GuestImage, runs: int) -> dict[str, list[float]]:
+    """Dequeue -> sample running with a warm pool, with today's restore, with a cold boot."""
+    results: dict[str, list[float]] = {
+        "cold": [dequeue_to_sample(image.name, "cold", None) for _ in range(runs)],
+        "restore": [dequeue_to_sample(image.name, "snapshot", None) for _ in range(runs)],
+    }
+    target = warm_target(image.name, AnalysisOptions(image=image.name))
+    if target is None:
+        raise SystemExit(f"{image.name} has no ready snapshot to keep warm")
+    pool = WarmPool(warm_up=warm_up_guest)
+    set_active_pool(pool)
+    try:
+        pool.keep_warm(target)
+        results["pool"] = [dequeue_to_sample(image.name, "auto", pool) for _ in range(runs)]
+    finally:
+        set_active_pool(None)
+        pool.close()
+    return results
 
 
 def throughput(samples: int, jobs: int, image: str, timeout: float) -> float:
@@ -136,6 +182,7 @@ def main() -> None:
     )
     restores = [measure(restore, profile, False) for _ in range(args.runs)]
     restores_to_sample = [measure(restore, profile, True) for _ in range(args.runs)]
+    dequeue = dequeue_runs(image, args.runs)
     analyses = [analyze_wall(DEMO, image.name, args.timeout)[0] for _ in range(args.runs)]
     analyses_cold = [
         analyze_wall(DEMO, image.name, args.timeout, "cold")[0] for _ in range(args.runs)
@@ -151,6 +198,7 @@ def main() -> None:
     )
 
     cold_boot = statistics.median(cold_boots)
+    dq = {kind: statistics.median(values) for kind, values in dequeue.items()}
     result = {
         "arch": profile.name,
         "image": image.name,
@@ -161,6 +209,9 @@ def main() -> None:
         "libvirt_cold_boot_to_agent_s": [round(x, 3) for x in libvirt_boots],
         "restore_to_agent_s": [round(x, 3) for x in restores],
         "restore_to_sample_running_s": [round(x, 3) for x in restores_to_sample],
+        "dequeue_to_sample_running_s": {
+            kind: [round(x, 3) for x in values] for kind, values in dequeue.items()
+        },
         "analyze_wall_s": [round(x, 3) for x in analyses],
         "analyze_cold_boot_wall_s": [round(x, 3) for x in analyses_cold],
         "analyze_timeout_s": args.timeout,
@@ -173,7 +224,11 @@ def main() -> None:
             "restore_to_sample_running": round(
                 statistics.median(restores_to_sample) / cold_boot, 3
             ),
+            "dequeue_to_sample_pool": round(dq["pool"] / cold_boot, 3),
+            "dequeue_to_sample_restore": round(dq["restore"] / cold_boot, 3),
+            "dequeue_to_sample_cold": round(dq["cold"] / cold_boot, 3),
         },
+        "pool_vs_restore_dequeue_to_sample": round(dq["pool"] / dq["restore"], 3),
     }
     rows = [
         ("cold boot -> agent ready", statistics.median(cold_boots), 1.0),
@@ -198,6 +253,9 @@ def main() -> None:
             statistics.median(restores_to_sample),
             result["ratios_to_cold_boot"]["restore_to_sample_running"],
         ),
+        ("dequeue -> sample running, cold boot", dq["cold"], dq["cold"] / cold_boot),
+        ("dequeue -> sample running, restore", dq["restore"], dq["restore"] / cold_boot),
+        ("dequeue -> sample running, warm pool", dq["pool"], dq["pool"] / cold_boot),
         (
             f"analyze demo, T={args.timeout:.0f} s",
             statistics.median(analyses),
@@ -214,6 +272,7 @@ def main() -> None:
     print(f"{'measure':36} {'seconds':>9} {'x cold boot':>12}")
     for name, seconds, ratio in rows:
         print(f"{name:36} {seconds:9.3f} {ratio:12.3f}")
+    print(f"warm pool vs restore, dequeue -> sample running: {dq['pool'] / dq['restore']:.3f} x")
     print(f"analyze overhead over T: {statistics.median(analyses) - args.timeout:.2f} s")
     print(
         f"sleep(600) behaviour seen within 60 s: {late_seen} "

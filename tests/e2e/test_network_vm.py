@@ -18,7 +18,7 @@ import pytest
 
 from aasee.contexts.network import list_sandbox_namespaces
 from aasee.images.store import GuestImage
-from aasee.service.analysis import MAX_VMS, AnalysisOptions, run_analysis
+from aasee.service.analysis import AnalysisOptions, run_analysis, vm_limit
 
 pytestmark = pytest.mark.vm
 
@@ -145,7 +145,7 @@ def _run_ended(phases: list[tuple[str, float]]) -> float:
 def test_concurrent_guests_cannot_reach_each_other(
     guest_image: GuestImage, tmp_path: Path, no_leftovers: None
 ) -> None:
-    assert MAX_VMS >= 2, "this host runs one VM at a time (AASEE_MAX_VMS): nothing to overlap"
+    assert vm_limit() >= 2, "this host runs one VM at a time (AASEE_MAX_VMS): nothing to overlap"
     listener = tmp_path / "listener.py"
     # Listens on the port for as long as its VM runs; says so, and names anyone who connects.
     listener.write_text(

@@ -4,6 +4,7 @@ QEMU process, run directory or network namespace behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -59,6 +60,19 @@ def _qemu_pids(run_id: str) -> list[int]:
         if argv and b"qemu" in argv[0] and f"aasee-{run_id}".encode() in argv:
             pids.append(int(entry.name))
     return pids
+
+
+def _vms_of(pid: int) -> list[str]:
+    """The run directories (VM identifiers) owned by process ``pid``."""
+    runs = aasee_home() / "runs"
+    names = []
+    for run in runs.iterdir() if runs.is_dir() else []:
+        try:
+            if int(json.loads((run / "owner.json").read_text())["pid"]) == pid:
+                names.append(run.name)
+        except (OSError, ValueError, KeyError):
+            continue
+    return names
 
 
 def _alive(pid: int) -> bool:
@@ -160,27 +174,25 @@ def test_serve_processes_ten_submissions_and_survives_a_killed_worker(
             return None
 
         victim = _wait(running, 300, "a task to be running in a VM")
-        with service.db.read() as session:
-            from aasee.service.models import Task
-
-            row = session.get(Task, victim.id)
-            assert row is not None and row.run_id is not None
-            run_id = row.run_id
-        assert _qemu_pids(run_id), "the running task has no QEMU process"
         worker_pid = int(victim.worker.split(":")[1])
+        # The worker's VMs: the one running the task, and the warm one it may keep for the
+        # next (a warm VM has a name of its own, not the task's run id).
+        vms = _vms_of(worker_pid)
+        assert vms and any(_qemu_pids(vm) for vm in vms), "the running task has no QEMU process"
         os.kill(worker_pid, signal.SIGKILL)
 
-        _wait(lambda: not _qemu_pids(run_id), 30, "the killed worker's QEMU to exit")
-        _wait(
-            lambda: f"aasee-{run_id}" not in list_sandbox_namespaces(),
-            30,
-            "the killed worker's network namespace to be removed",
-        )
-        _wait(
-            lambda: not (aasee_home() / "runs" / run_id).exists(),
-            30,
-            "the killed worker's run directory to be removed",
-        )
+        for vm in vms:
+            _wait(lambda vm=vm: not _qemu_pids(vm), 30, "the killed worker's QEMU to exit")
+            _wait(
+                lambda vm=vm: f"aasee-{vm}" not in list_sandbox_namespaces(),
+                30,
+                "the killed worker's network namespace to be removed",
+            )
+            _wait(
+                lambda vm=vm: not (aasee_home() / "runs" / vm).exists(),
+                30,
+                "the killed worker's run directory to be removed",
+            )
         after_kill = service.get(victim.id)
         assert after_kill is not None and after_kill.reason is not None
         assert "killed by SIGKILL" in after_kill.reason

@@ -357,13 +357,15 @@ def _analyze_many(
     from concurrent.futures import ThreadPoolExecutor
 
     from aasee.images.store import ImageError
-    from aasee.service.analysis import MAX_VMS, AnalysisError, AnalysisResult
+    from aasee.service.analysis import AnalysisError, AnalysisResult, vm_limit
 
     parent = out_dir or Path(f"analyses-{uuid.uuid4().hex[:8]}")
-    if jobs > MAX_VMS:
+    limit = vm_limit()
+    if jobs > limit:
         console.print(
-            f"[yellow]--jobs {jobs} exceeds this host's {MAX_VMS} VM slots "
-            "(AASEE_MAX_VMS): the rest wait for a free slot[/yellow]"
+            f"[yellow]--jobs {jobs} exceeds the {limit} VMs this host runs at once (its CPUs "
+            "x AASEE_VMS_PER_CPU, or AASEE_MAX_VMS; memory may admit fewer): the rest wait "
+            "for room[/yellow]"
         )
     outcomes: dict[int, AnalysisResult | str] = {}
     progress = Progress(

@@ -70,7 +70,9 @@ class LibvirtQemuContext(DomainLifecycle, ContextBase):
         ):
             if not path.is_file():
                 raise ContextError(f"guest {label} {path} does not exist")
-        prepare_run_dir(self.config.runs_dir, self.run_dir, guest.disk, self.overlay)
+        prepare_run_dir(
+            self.config.runs_dir, self.run_dir, guest.disk, self.overlay, self.config.memory_mib
+        )
 
     def domain_xml(self) -> str:
         if self.config.network not in ("isolated", "none"):

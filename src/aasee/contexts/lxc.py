@@ -19,7 +19,6 @@ kernel, so a kernel exploit escapes, and it can tell it is in a container.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import shutil
@@ -35,11 +34,13 @@ from xml.sax.saxutils import escape, quoteattr
 
 import libvirt
 
+from aasee.contexts.host_budget import CONTAINER_MIB, HostBudget, HostFull
 from aasee.contexts.libvirt_connection import connect
 from aasee.contexts.libvirt_domain import DomainLifecycle
 from aasee.contexts.network import NetworkError, SandboxNetwork
 from aasee.contexts.packet_capture import NamespaceCapture
 from aasee.contexts.qemu_config import (
+    ADMIT_WAIT_SECONDS,
     ContextError,
     QemuConfig,
     domain_name,
@@ -142,9 +143,11 @@ class LxcContext(DomainLifecycle, ContextBase):
         sweep_stale_runs(runs_dir)
         runs_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(runs_dir, 0o711)
-        self.run_dir.mkdir(mode=0o700)
         try:
-            (self.run_dir / "owner.json").write_text(json.dumps({"pid": os.getpid()}))
+            HostBudget(runs_dir).admit(self.run_dir, CONTAINER_MIB, ADMIT_WAIT_SECONDS, 0o700)
+        except HostFull as exc:
+            raise ContextError(str(exc)) from exc
+        try:
             for name in ("upper", "work", "root", "channel"):
                 (self.run_dir / name).mkdir()
             _run(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aasee.arch import ArchProfile
 from aasee.contexts.accel import AccelChoice
+from aasee.contexts.host_budget import HostBudget, HostFull, vm_memory_mib
 from aasee.contexts.libvirt_connection import DEFAULT_URI
 from aasee.contexts.machine import HardwareIdentity, MachineSpec, NicSpec, mac_for
 from aasee.contexts.network import (
@@ -153,13 +154,22 @@ def machine_spec(
     )
 
 
-def prepare_run_dir(runs_dir: Path, run_dir: Path, base: Path, overlay: Path) -> None:
-    """Create a run's directory (owned by QEMU's user) and its throwaway qcow2 overlay."""
+ADMIT_WAIT_SECONDS = 60.0
+"""How long a VM waits for room in the host's budget before its start fails."""
+
+
+def prepare_run_dir(
+    runs_dir: Path, run_dir: Path, base: Path, overlay: Path, memory_mib: int
+) -> None:
+    """Create a run's directory (owned by QEMU's user) and its throwaway qcow2 overlay, once
+    the host's budget admits a VM of ``memory_mib`` (``host_budget.py``)."""
     sweep_stale_runs(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(runs_dir, 0o711)
-    run_dir.mkdir(mode=0o770)
-    (run_dir / "owner.json").write_text(json.dumps({"pid": os.getpid()}))
+    try:
+        HostBudget(runs_dir).admit(run_dir, vm_memory_mib(memory_mib), ADMIT_WAIT_SECONDS)
+    except HostFull as exc:
+        raise ContextError(str(exc)) from exc
     overlay.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(overlay)],

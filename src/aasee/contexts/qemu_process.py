@@ -20,6 +20,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -69,12 +70,18 @@ PR_SET_PDEATHSIG = 1
 
 
 def build_qemu_argv(
-    identifier: str, config: QemuConfig, overlay: Path, run_dir: Path, incoming: bool
+    identifier: str,
+    config: QemuConfig,
+    overlay: Path,
+    run_dir: Path,
+    incoming: bool,
+    paused: bool = False,
 ) -> list[str]:
-    """The command line of one run: the run's ``MachineSpec`` as QEMU arguments."""
+    """The command line of one run: the run's ``MachineSpec`` as QEMU arguments (``paused``:
+    the vCPUs wait for a ``cont``, also after an incoming state has been loaded)."""
     tap = tap_slot() if config.network in ("fake", "internet") else None
     spec = machine_spec(config, identifier, run_dir, overlay, tap_fd=tap, incoming=incoming)
-    return qemu_argv(spec)
+    return [*qemu_argv(spec), *(["-S"] if paused else [])]
 
 
 def _drop_privileges(uid: int, gid: int, netns: Path | None) -> None:
@@ -140,6 +147,8 @@ class QemuProcessContext(ContextBase):
         # threads (screenshots, memory dumps) as well as from event handlers.
         self._qmp_lock = threading.Lock()
         self.restore_seconds: float | None = None
+        self.restored_ahead = False
+        """The saved state was loaded before power-on (a warm VM): power-on only resumes."""
         self.network: SandboxNetwork | None = None
         self._prepare()
 
@@ -154,7 +163,13 @@ class QemuProcessContext(ContextBase):
             raise ContextError(
                 "network mode 'internet' needs an uplink from the server configuration"
             )
-        prepare_run_dir(self.config.runs_dir, self.run_dir, self._disk_base, self.overlay)
+        prepare_run_dir(
+            self.config.runs_dir,
+            self.run_dir,
+            self._disk_base,
+            self.overlay,
+            self.config.memory_mib,
+        )
         if self.config.network in ("fake", "internet"):
             uid, gid = qemu_user()
             uplink = self.config.uplink if self.config.network == "internet" else None
@@ -166,9 +181,41 @@ class QemuProcessContext(ContextBase):
                 raise ContextError(f"cannot create the sandbox network: {exc}") from exc
 
     # --- lifecycle ------------------------------------------------------------------------
+    def restore_ahead(self, warm_up: Callable[[Path], None] | None = None) -> float:
+        """Load the saved state now and leave the guest paused, outside the lifecycle: a later
+        ``poweron()`` only resumes it. ``warm_up(agent_socket)`` runs with the guest resumed
+        in between. The seconds the restore took."""
+        if self.state_file is None:
+            raise ContextError("only a snapshot restore can be made ahead of power-on")
+        if self._process is not None:
+            raise ContextError(f"VM {self.identifier} is already started")
+        self._start(paused=True)
+        if warm_up is not None:
+            self.qmp("cont")
+            warm_up(self.agent_socket)
+            self.qmp("stop")
+        self.restored_ahead = True
+        # The QMP client runs an event loop of the thread that connected it: whoever powers
+        # the VM on (another thread) connects again.
+        self._close_qmp()
+        assert self.restore_seconds is not None
+        return self.restore_seconds
+
     def _poweron(self) -> None:
+        if self.restored_ahead:
+            if not self.is_running():
+                raise ContextError(f"the warm VM {self.identifier} died: {self._stderr_tail()}")
+            self._qmp = self._connect_qmp()
+            self.qmp("cont")
+            log.info("warm VM %s resumed", self.identifier)
+            return
+        self._start(paused=False)
+
+    def _start(self, paused: bool) -> None:
         incoming = self.state_file is not None
-        argv = build_qemu_argv(self.identifier, self.config, self.overlay, self.run_dir, incoming)
+        argv = build_qemu_argv(
+            self.identifier, self.config, self.overlay, self.run_dir, incoming, paused
+        )
         uid, gid = qemu_user()
         netns = self.netns_path
         start = time.monotonic()
@@ -191,7 +238,7 @@ class QemuProcessContext(ContextBase):
         if incoming:
             assert self.state_file is not None
             self.qmp("migrate-incoming", uri=f"exec:cat {self.state_file}")
-            self._wait_incoming()
+            self._wait_incoming(resume=not paused)
             self.restore_seconds = time.monotonic() - start
         log.info(
             "QEMU %s for %s (%s) in %.2f s",
@@ -221,7 +268,7 @@ class QemuProcessContext(ContextBase):
                 raise ContextError("QEMU's monitor did not accept a connection within 10 s")
             time.sleep(0.01)
 
-    def _wait_incoming(self) -> None:
+    def _wait_incoming(self, resume: bool = True) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             status = self.qmp("query-status")
@@ -229,7 +276,8 @@ class QemuProcessContext(ContextBase):
             if state == "running":
                 return
             if state == "paused":
-                self.qmp("cont")
+                if resume:
+                    self.qmp("cont")
                 return
             if state in ("inmigrate", "prelaunch"):
                 migration = self.qmp("query-migrate")
@@ -306,25 +354,33 @@ class QemuProcessContext(ContextBase):
     def _kill(self) -> None:
         # A command stuck in a wedged QEMU must not keep the VM alive: past a few seconds the
         # process is killed under it, which ends the command.
-        locked = self._qmp_lock.acquire(timeout=10)
-        try:
-            if self._qmp is not None and locked:
-                self._qmp.close()
-            self._qmp = None
-        finally:
-            if locked:
-                self._qmp_lock.release()
+        self._close_qmp()
         if self._process is not None:
             if self._process.poll() is None:
                 self._process.kill()
             self._process.wait(30)
             self._process = None
 
+    def _close_qmp(self) -> None:
+        locked = self._qmp_lock.acquire(timeout=10)
+        try:
+            if self._qmp is not None and locked:
+                try:
+                    self._qmp.close()
+                except Exception as exc:  # noqa: BLE001 - the QMP library raises several types
+                    log.warning("closing the monitor of %s: %s", self.identifier, exc)
+            self._qmp = None
+        finally:
+            if locked:
+                self._qmp_lock.release()
+
     def cleanup(self) -> None:
-        self._kill()
-        if self.network is not None:
-            self.network.remove()
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        try:
+            self._kill()
+        finally:
+            if self.network is not None:
+                self.network.remove()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def list_qemu_sandboxes() -> list[str]:

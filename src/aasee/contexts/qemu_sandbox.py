@@ -1,10 +1,11 @@
 """The QEMU sandbox kind: a full VM per analysis, restored from a ready snapshot when one fits.
 
-Plans, in order: restore the ready snapshot of this image and VM shape into a fresh QEMU
-process (about half a second), then a cold boot as the fallback (a QEMU process in the run's
-network namespace for the ``fake`` and ``internet`` networks, a transient libvirt domain for
-``isolated`` and ``none``). A missing or mismatched snapshot is never fatal unless the
-request insists on one.
+Plans, in order: a warm VM from this process's pool (``warm_pool.py``: restored before the
+task came, so power-on is a resume) when one matches; restore the ready snapshot of this
+image and VM shape into a fresh QEMU process (about half a second); then a cold boot as the
+fallback (a QEMU process in the run's network namespace for the ``fake`` and ``internet``
+networks, a transient libvirt domain for ``isolated`` and ``none``). A missing or mismatched
+snapshot is never fatal unless the request insists on one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aasee.contexts.qemu_config import ContextError
 from aasee.contexts.qemu_process import QemuProcessContext
 from aasee.contexts.sandboxes import BootPlan, Sandbox, SandboxRequest, register_sandbox
 from aasee.contexts.snapshots import find_snapshot
+from aasee.contexts.warm_pool import active_pool
 from aasee.core import Context
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,17 @@ class QemuSandbox(Sandbox):
                     request.snapshot_root, config.guest.name, request.image_key, config
                 )
             if snapshot is not None:
+                pool = active_pool()
+                warm = pool.take(config, snapshot) if pool is not None else None
+                if warm is not None:
+                    plans.append(
+                        BootPlan(
+                            "warm VM (restored before the task)",
+                            lambda _i: warm,
+                            restoring=True,
+                            prepared=True,
+                        )
+                    )
 
                 def restore(identifier: str) -> Context:
                     return QemuProcessContext(

@@ -55,6 +55,8 @@ class BootPlan:
     description: str
     factory: ContextFactory
     restoring: bool = False
+    prepared: bool = False
+    """The VM exists already (a warm one): the host's budget admitted it when it was made."""
 
 
 class Sandbox(ABC):

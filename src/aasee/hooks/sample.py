@@ -13,6 +13,7 @@ must never read as benign.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import IO
 
@@ -73,7 +74,9 @@ class SampleRunnerHook(Hook):
         self.outputs = {1: (out / "stdout.txt").open("wb"), 2: (out / "stderr.txt").open("wb")}
         agent.output_sinks.append(self._output)
         agent.event_sinks.append(self._guest_event)
+        uploading = time.monotonic()
         agent.put(data, guest_path, mode=0o755)
+        executing = time.monotonic()
         reply = agent.execute(
             argv,
             cwd=guest_dir,
@@ -82,6 +85,11 @@ class SampleRunnerHook(Hook):
             protect=bool(self.configuration.get("protect_tracer", True)),
         )
         self.root_pid = reply.pid
+        self.logger.debug(
+            "sample uploaded in %.3f s, started in %.3f s",
+            executing - uploading,
+            time.monotonic() - executing,
+        )
         self.context.trigger(
             "sample_started",
             pid=reply.pid,

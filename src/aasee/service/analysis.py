@@ -23,11 +23,13 @@ from typing import Any
 
 from aasee.arch import ArchProfile
 from aasee.contexts.accel import AccelChoice, choose_accel
+from aasee.contexts.host_budget import CONTAINER_MIB, HostBudget, HostFull, vm_memory_mib
 from aasee.contexts.libvirt_connection import LibvirtUnavailable
 from aasee.contexts.qemu_config import ContextError, GuestSpec, QemuConfig
 from aasee.contexts.sandboxes import BootPlan, SandboxRequest, get_sandbox
-from aasee.contexts.snapshots import Snapshot, create_snapshot
+from aasee.contexts.snapshots import Snapshot, create_snapshot, find_snapshot
 from aasee.contexts.uplink import InternetUplink
+from aasee.contexts.warm_pool import WarmTarget
 from aasee.core import (
     ConfigError,
     Environment,
@@ -55,8 +57,6 @@ from aasee.service.report_inputs import RunRecord, keep_sample_copy, write_run_r
 from aasee.service.routing import Routed, RoutingError, route_sample
 
 __all__ = [
-    "MAX_VMS",
-    "VM_SLOTS",
     "AnalysisError",
     "AnalysisOptions",
     "AnalysisResult",
@@ -66,6 +66,9 @@ __all__ = [
     "qemu_config",
     "resolve_image",
     "run_analysis",
+    "vm_limit",
+    "warm_target",
+    "warm_up_guest",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,19 +81,19 @@ SERVICE_HOOKS = ("aasee.service.dropped.DroppedFilesHook",)
 RESTORE_READY_TIMEOUT = 15.0
 
 
-def _default_max_vms() -> int:
-    """Concurrent VMs this host can hold: memory left after 2 GiB for the host, ~1.3 GiB each."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            fields = dict(line.split(":", 1) for line in meminfo)
-        available_kib = int(fields["MemAvailable"].split()[0])
-    except (OSError, KeyError, ValueError):
-        return 2
-    return max(1, (available_kib - (2 << 20)) // (1300 << 10))
+ROOM_WAIT_SECONDS = 3600.0
+"""How long an analysis waits for the host's budget to admit its VM before it fails."""
 
 
-MAX_VMS = int(os.environ.get("AASEE_MAX_VMS", "0")) or _default_max_vms()
-VM_SLOTS = threading.BoundedSemaphore(MAX_VMS)
+def host_budget() -> HostBudget:
+    """The VM budget of this host (read live at every admission, shared by its processes)."""
+    return HostBudget(aasee_home() / "runs")
+
+
+def vm_limit() -> int:
+    """How many VMs this host runs at once by its CPU count and ``AASEE_MAX_VMS`` (memory may
+    admit fewer at a given moment)."""
+    return host_budget().max_vms(os.cpu_count() or 1)
 
 
 class AnalysisError(Exception):
@@ -313,19 +316,23 @@ def run_analysis(
             routed.profile.name,
             ", chosen by the user" if routed.overridden else "",
         )
-        with VM_SLOTS:
-            record = _run(
-                sample,
-                data,
-                out_dir,
-                options,
-                image,
-                routed,
-                say,
-                analysis_id,
-                internet,
-                hooks_config,
-            )
+        record = _run(
+            sample,
+            data,
+            out_dir,
+            options,
+            image,
+            routed,
+            say,
+            analysis_id,
+            internet,
+            hooks_config,
+        )
+        started = record.timings.get("sample_started_at")
+        if started is not None:
+            # From the call (a worker's dequeue) to the sample running: what a warm VM saves.
+            record.timings["call_to_sample"] = round(started - wall_start, 3)
+        record.timings.pop("sample_started_at", None)
         record.ended = datetime.now(UTC)
         write_run_record(record)
         report = None
@@ -394,6 +401,14 @@ def _run(
     record.sandbox = sandbox.name
     record.hypervisor = sandbox.hypervisor
     record.isolation = sandbox.isolation
+    if not plans[0].prepared:
+        # A VM made ahead (a warm one) was admitted when it was made.
+        memory = CONTAINER_MIB if sandbox.name == "lxc" else vm_memory_mib(config.memory_mib)
+        say("waiting for room on this host", None)
+        try:
+            host_budget().wait_for_room(memory, ROOM_WAIT_SECONDS)
+        except HostFull as exc:
+            raise AnalysisError(str(exc)) from exc
     for index, plan in enumerate(plans):
         last = index == len(plans) - 1
         try:
@@ -454,6 +469,8 @@ def _attempt(
                 raise AnalysisError(f"could not start the sample: {failures[0].error}")
             for name, stamp in watcher.stamps.items():
                 timings[name] = round(stamp - t0, 3)
+            if "sample_started" in watcher.stamps:
+                timings["sample_started_at"] = watcher.stamps["sample_started"]
             log.info("sample started as pid %s: %s", record.root_pid, record.argv)
             run_start = time.monotonic()
             say("running sample", 0.0)
@@ -532,6 +549,51 @@ def _agent_ready_and_armed(profile: ArchProfile, raw_syscalls: bool) -> Any:
     return wait
 
 
+def warm_target(image_name: str, options: AnalysisOptions | None = None) -> WarmTarget | None:
+    """What a warm pool keeps ready for analyses of ``image_name`` with ``options`` (default
+    options: what most submissions use); None when such analyses never restore a snapshot."""
+    options = options or AnalysisOptions()
+    if options.sandbox != "qemu" or options.revert == "cold" or options.network != "fake":
+        # Only the QEMU kind restores, and "internet" VMs carry the operator's uplink.
+        return None
+    image = resolve_image(image_name)
+    profile = image.profile()
+    if not profile.emulation.ready_snapshots:
+        return None
+    root = snapshot_root()
+    if not root.is_dir() or not any(root.glob(f"{image.name}-*")):
+        # Cheap first: the accelerator probe below may boot a VM.
+        return None
+    accel = choose_accel(profile, image.kernel, options.accel, cache_dir())
+    config = qemu_config(image, options, accel)
+    snapshot, reason = find_snapshot(snapshot_root(), image.name, image.inputs_key, config)
+    if snapshot is None:
+        log.info("nothing to keep warm for %s: %s", image.name, reason)
+        return None
+    return WarmTarget(config, snapshot)
+
+
+WARM_UP_SECONDS = 10.0
+
+
+def warm_up_guest(agent_socket: Path) -> None:
+    """Run one throwaway program, untraced, in a guest restored for the warm pool.
+
+    Under TCG a restored guest starts with an empty translation cache: its first program
+    start costs about 0.15 s more than the next ones (measured here). A warm VM pays that
+    before its task comes; nothing of it is in the sample's trace (the tracer follows only
+    the sample's processes), and the program has exited before the VM is paused.
+    """
+    exited = threading.Event()
+    with AgentClient(agent_socket) as agent:
+        agent.event_sinks.append(lambda event: exited.set())
+        agent.connect(timeout=WARM_UP_SECONDS)
+        agent.wait_ready(WARM_UP_SECONDS)
+        agent.execute(["/bin/true"], trace=False)
+        if not exited.wait(WARM_UP_SECONDS):
+            raise AgentError("the warm-up program did not exit")
+
+
 RESTORE_IDLE_CHECK = 8.0
 """Seconds a guest restored from a new snapshot idles before it must still answer."""
 
@@ -558,15 +620,14 @@ def make_snapshot(
     profile = image.profile()
     accel = choose_accel(profile, image.kernel, options.accel, cache_dir())
     try:
-        with VM_SLOTS:
-            return create_snapshot(
-                snapshot_root(),
-                image.name,
-                image.inputs_key,
-                qemu_config(image, options, accel),
-                _agent_ready_and_armed(profile, options.raw_syscalls),
-                options.boot_timeout,
-                check_restored=_stays_responsive,
-            )
+        return create_snapshot(
+            snapshot_root(),
+            image.name,
+            image.inputs_key,
+            qemu_config(image, options, accel),
+            _agent_ready_and_armed(profile, options.raw_syscalls),
+            options.boot_timeout,
+            check_restored=_stays_responsive,
+        )
     except (ContextError, AgentError, TimeoutError) as exc:
         raise AnalysisError(f"cannot make a ready snapshot of {image.name}: {exc}") from exc

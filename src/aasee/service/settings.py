@@ -29,6 +29,8 @@ Every key is optional, unknown keys are refused::
     run_grace_seconds = 300                         # boot/collection time allowed on top of
                                                     #   the timeout before a run is stopped
     postprocess_timeout_seconds = 600               # longest postprocessing of one task
+    warm_pool = true                                # each sandbox worker keeps its next VM
+                                                    #   restored and paused before tasks come
     zip_password = "infected"                       # password of sample / dropped-file zips
     internet_enabled = false                        # the only switch for --network internet
     internet_uplink = "eth1"                        # host interface the guest may leave by
@@ -84,6 +86,7 @@ class Settings(BaseModel):
     max_timeout: float = Field(600, gt=0, le=86400)
     run_grace_seconds: float = Field(300, gt=0, le=86400)
     postprocess_timeout_seconds: float = Field(600, gt=0, le=86400)
+    warm_pool: bool = True
     zip_password: str = Field("infected", min_length=1, max_length=200)
     internet_enabled: bool = False
     internet_uplink: str | None = None

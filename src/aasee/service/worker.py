@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aasee.images.store import ImageError, list_images
 from aasee.service import lifecycle
@@ -29,6 +29,10 @@ from aasee.service.lifecycle import Claim
 from aasee.service.queue import QueueError, Queues
 from aasee.service.settings import Settings, SettingsError, internet_uplink
 from aasee.service.storage import Storage, task_prefix
+
+if TYPE_CHECKING:
+    from aasee.contexts.qemu_config import QemuConfig
+    from aasee.contexts.warm_pool import WarmPool
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +106,29 @@ def local_images(settings: Settings) -> list[str]:
     except ImageError as exc:
         log.warning("guest images unreadable: %s", exc)
         return []
+
+
+DEFAULT_GUEST_MIB = 1024
+
+
+def default_image(images: list[str]) -> str | None:
+    """The guest scripts and x86-64 programs go to (what most tasks use), among ``name:arch``."""
+    from aasee.service.routing import RoutingError, route_sample
+
+    available = [(name, arch) for name, _, arch in (e.partition(":") for e in images)]
+    try:
+        return route_sample(b"#!/bin/sh\n", None, available).image
+    except RoutingError:
+        return None
+
+
+def warm_pool_admits(config: QemuConfig) -> bool:
+    """A warm VM may be made when the host has room for it and one VM more: an idle worker's
+    warm VM must not keep a busy host's next task waiting."""
+    from aasee.contexts.host_budget import vm_memory_mib
+    from aasee.service.analysis import host_budget
+
+    return host_budget().free_slots(vm_memory_mib(config.memory_mib)) >= 2
 
 
 class Overdue(Exception):
@@ -246,10 +273,72 @@ class SandboxWorker(QueueWorker):
         self.images = local_images(settings)
         self.current: str | None = None
         self._last_beat = 0.0
+        self.pool: WarmPool | None = None
+        self._warm_memory = DEFAULT_GUEST_MIB
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        os.environ["AASEE_HOME"] = str(self.settings.home)
+        self._start_pool()
+        try:
+            super().run_forever(stop)
+        finally:
+            self._stop_pool()
+
+    # --- the warm pool ----------------------------------------------------------------------
+    def _start_pool(self) -> None:
+        if not self.settings.warm_pool:
+            return
+        from aasee.contexts.warm_pool import WarmPool, set_active_pool
+        from aasee.service.analysis import warm_up_guest
+
+        self.pool = WarmPool(admit=warm_pool_admits, warm_up=warm_up_guest)
+        set_active_pool(self.pool)
+        default = default_image(self.images)
+        if default is not None:
+            self._keep_warm(default, {})
+
+    def _stop_pool(self) -> None:
+        if self.pool is None:
+            return
+        from aasee.contexts.warm_pool import set_active_pool
+
+        set_active_pool(None)
+        self.pool.close()
+        self.pool = None
+
+    def _keep_warm(self, image: str, options: dict[str, Any]) -> None:
+        """Keep the next VM warm for tasks like this one (the next task likely looks alike)."""
+        if self.pool is None:
+            return
+        from pydantic import ValidationError
+
+        from aasee.service.analysis import AnalysisOptions, warm_target
+
+        try:
+            wanted = AnalysisOptions.model_validate({**options, "image": image})
+            target = warm_target(image, wanted)
+        except (ValidationError, ImageError, ValueError, OSError) as exc:
+            log.warning("nothing kept warm for image %s: %s", image, exc)
+            return
+        if target is not None:
+            self.pool.keep_warm(target)
+            self._warm_memory = target.config.memory_mib
 
     def _dequeue(self, wait: float) -> str | None:
+        if not self._has_room():
+            # Leave the task in the queue for a worker with room (here or on another host).
+            time.sleep(wait)
+            return None
         names = [entry.partition(":")[0] for entry in self.images]
         return self.queues.dequeue_analysis(names, wait)
+
+    def _has_room(self) -> bool:
+        from aasee.contexts.host_budget import vm_memory_mib
+        from aasee.service.analysis import host_budget
+
+        if self.pool is not None and self.pool.warm_count() > 0:
+            return True
+        return host_budget().free_slots(vm_memory_mib(self._warm_memory)) >= 1
 
     def _ready(self) -> str:
         return f"sandbox worker {self.name} ready (images: {', '.join(self.images)})"
@@ -277,6 +366,7 @@ class SandboxWorker(QueueWorker):
             self.current = None
             shutil.rmtree(scratch, ignore_errors=True)
             self.beat()
+        self._keep_warm(str(claim.options.get("image")), claim.options)
 
     def _resend(self, task_id: str, claim: Claim, outcome: str | None) -> None:
         if outcome == "retry":

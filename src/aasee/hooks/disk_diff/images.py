@@ -137,7 +137,7 @@ def backing_chain(overlay: Path, sandbox: Sandbox, timeout: float) -> Chain:
     if not overlay.is_file() or overlay.is_symlink():
         raise ImageError(f"the disk overlay {overlay} is missing or not a regular file")
     data = _qemu_img(
-        ["info", "--backing-chain", "--output=json", str(overlay)],
+        ["info", "--force-share", "--backing-chain", "--output=json", str(overlay)],
         sandbox,
         timeout,
         INFO_OUTPUT_LIMIT,
