@@ -82,3 +82,26 @@ def test_unreachable_server_database_is_a_clear_error() -> None:
             ensure_schema(database)
     finally:
         database.dispose()
+
+
+def test_tasks_made_before_numbers_are_numbered_in_submission_order(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/numbers.db"
+    upgrade(url, "0002")
+    database = Database(url)
+    with database.engine.begin() as connection:
+        for task_id, created in (("b", "2024-01-02"), ("a", "2024-01-01"), ("c", "2024-01-03")):
+            connection.exec_driver_sql(
+                "INSERT INTO tasks (id, sha256, sha1, md5, filename, size, options, options_key,"
+                " priority, status, attempts, postprocess_attempts, created) VALUES"
+                " (?, 'x', 'x', 'x', 'f', 1, '{}', 'k', 0, 'pending', 0, 0, ?)",
+                (task_id, created),
+            )
+    database.dispose()
+    upgrade(url)
+    database = Database(url)
+    with database.engine.connect() as connection:
+        numbered = connection.exec_driver_sql("SELECT id, number FROM tasks ORDER BY id").all()
+        allocated = connection.exec_driver_sql("SELECT max(number) FROM task_numbers").scalar()
+    assert [tuple(row) for row in numbered] == [("a", 1), ("b", 2), ("c", 3)]
+    assert allocated == 3
+    database.dispose()

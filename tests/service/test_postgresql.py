@@ -70,6 +70,7 @@ def test_db_upgrade_on_an_empty_database_matches_the_models(
         assert connection.dialect.name == "postgresql"
     assert set(inspect(database.engine).get_table_names()) == {
         "alembic_version",
+        "task_numbers",
         "tasks",
         "tokens",
         "workers",

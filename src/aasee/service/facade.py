@@ -38,7 +38,7 @@ from aasee.processing.signatures.models import VERDICTS
 from aasee.service import lifecycle, tokens
 from aasee.service.db import Database, DatabaseError, ensure_schema, storable
 from aasee.service.lifecycle import STATUSES, TaskStatus
-from aasee.service.models import Task, WorkerHeartbeat, utcnow
+from aasee.service.models import Task, TaskNumber, WorkerHeartbeat, utcnow
 from aasee.service.options import AnalysisOptions
 from aasee.service.queue import QueueError, Queues
 from aasee.service.routing import Routed, RoutingError, route_sample
@@ -76,6 +76,8 @@ SubmitOptions = AnalysisOptions
 
 class TaskView(BaseModel):
     id: str
+    number: int | None = None
+    """The task's integer id, for clients that need one (the Cuckoo/CAPE-compatible API)."""
     sha256: str
     sha1: str = ""
     md5: str = ""
@@ -133,6 +135,7 @@ def _view(task: Task, reused: bool = False) -> TaskView:
     stored = set(task.artefacts or []) | {"sample.bin"}
     return TaskView(
         id=task.id,
+        number=task.number,
         sha256=task.sha256,
         sha1=task.sha1,
         md5=task.md5,
@@ -278,6 +281,10 @@ class TaskService:
         )
         try:
             with self.db.write() as session:
+                allocated = TaskNumber(task_id=task_id)
+                session.add(allocated)
+                session.flush()
+                task.number = allocated.number
                 session.add(task)
         except BaseException:
             # No row, no object: an upload that failed leaves nothing behind.
@@ -299,6 +306,14 @@ class TaskService:
             return None
         with self.db.read() as session:
             task = session.get(Task, task_id)
+            return None if task is None else _view(task)
+
+    def get_by_number(self, number: int) -> TaskView | None:
+        """The task with this integer number (``TaskView.number``), if it still exists."""
+        if not 0 < number < 1 << 31:  # the column is a 32-bit INTEGER
+            return None
+        with self.db.read() as session:
+            task = session.scalar(select(Task).where(Task.number == number))
             return None if task is None else _view(task)
 
     def list(

@@ -1,4 +1,5 @@
-"""The service's database tables (SQLAlchemy 2 ORM): tasks, API tokens, worker heartbeats.
+"""The service's database tables (SQLAlchemy 2 ORM): tasks, task numbers, API tokens, worker
+heartbeats.
 
 The schema itself is created and changed only by the Alembic migrations in
 ``aasee/service/migrations``; a test checks that they produce exactly these models.
@@ -80,6 +81,20 @@ class Task(Base):
     """The architecture of the guest the task runs in (a profile name)."""
     sample_arch: Mapped[str | None] = mapped_column(String(200))
     """The sample's own architecture, as read from its header."""
+    number: Mapped[int | None] = mapped_column(Integer, unique=True, index=True)
+    """The task's integer id for clients that need one (the Cuckoo/CAPE-compatible API):
+    allocated from ``task_numbers`` at submission, never reused."""
+
+
+class TaskNumber(Base):
+    """Allocates task numbers: one row per task ever submitted, kept when the task is deleted,
+    so a number is never given to another task."""
+
+    __tablename__ = "task_numbers"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy's own form
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(36), unique=True)
 
 
 class Token(Base):

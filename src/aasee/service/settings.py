@@ -35,19 +35,23 @@ Every key is optional, unknown keys are refused::
     internet_enabled = false                        # the only switch for --network internet
     internet_uplink = "eth1"                        # host interface the guest may leave by
     internet_dns = "192.0.2.53"                     # resolver the guest is given then
+    compat_anonymous_networks = []                  # CIDRs allowed to use the Cuckoo/CAPE-
+                                                    #   compatible API without a token, e.g.
+                                                    #   ["127.0.0.1/32"] (default: none)
 
 Defaults of the three URLs and of ``scratch_dir`` are under ``{home}/service``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aasee.contexts.uplink import InternetUplink, UplinkError
 
@@ -91,6 +95,19 @@ class Settings(BaseModel):
     internet_enabled: bool = False
     internet_uplink: str | None = None
     internet_dns: str | None = None
+    compat_anonymous_networks: list[str] = Field(default_factory=list, max_length=256)
+
+    @field_validator("compat_anonymous_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        try:
+            return [
+                str(ipaddress.ip_network(network.strip(), strict=False)) for network in networks
+            ]
+        except ValueError as exc:
+            raise ValueError(
+                f"compat_anonymous_networks: {exc} (give CIDRs, e.g. 10.0.0.0/8)"
+            ) from None
 
     @model_validator(mode="before")
     @classmethod

@@ -20,7 +20,7 @@ from aasee import __version__
 from aasee.service.facade import TaskService
 from aasee.service.settings import Settings, load_settings
 
-from . import api, docs, ui
+from . import api, cape_api, cuckoo_api, docs, ui
 from .errors import install_error_handlers
 from .metrics import HttpMetrics, HttpMetricsMiddleware
 from .security_headers import SecurityHeadersMiddleware
@@ -70,6 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.http_metrics = HttpMetrics()
     install_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(cape_api.router)
+    app.include_router(cuckoo_api.router)
     app.include_router(docs.router)
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
