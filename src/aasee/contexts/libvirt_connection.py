@@ -116,7 +116,46 @@ def _ensure_daemons(kvm_broken: bool) -> None:
             _start(_without_unified_hierarchy(binary))
         else:
             _start([binary, "-d"])
+        if daemon == "libvirtd":
+            _remember_ours()
     _wait_socket(True)
+
+
+OURS = "/run/aasee-libvirtd.pid"
+
+
+def _libvirtd_pids() -> list[int]:
+    result = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True)
+    return [int(p) for p in result.stdout.split()]
+
+
+def _remember_ours() -> None:
+    deadline = time.monotonic() + 5
+    while not (pids := _libvirtd_pids()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pids:
+        with open(OURS, "w") as out:
+            out.write(str(max(pids)))
+
+
+def libvirt_reprobes_kvm(kvm_broken: bool) -> bool:
+    """Would a libvirt VM start pay a QEMU capability probe of about a minute here?
+
+    Yes on a host whose /dev/kvm exists but hangs guests (``kvm_broken``) when the running
+    libvirtd is not one AASEE started (a system service, or started by hand): only ours
+    probed QEMU where /dev/kvm could not be opened (``_prime_capabilities``), and any other
+    finds its cache outdated at every VM start. When no libvirtd runs, AASEE starts its own.
+    """
+    if not kvm_broken or not os.path.exists("/dev/kvm"):
+        return False
+    running = _libvirtd_pids()
+    if not running:
+        return False
+    try:
+        with open(OURS) as ours:
+            return int(ours.read().strip()) not in running
+    except (OSError, ValueError):
+        return True
 
 
 UNIFIED = "/sys/fs/cgroup/unified"

@@ -4,14 +4,16 @@ Plans, in order: a warm VM from this process's pool (``warm_pool.py``: restored 
 task came, so power-on is a resume) when one matches; restore the ready snapshot of this
 image and VM shape into a fresh QEMU process (about half a second); then a cold boot as the
 fallback (a QEMU process in the run's network namespace for the ``fake`` and ``internet``
-networks, a transient libvirt domain for ``isolated`` and ``none``). A missing or mismatched
-snapshot is never fatal unless the request insists on one.
+networks, a transient libvirt domain for ``isolated`` and ``none`` — or a QEMU process there
+too when the running libvirtd would re-probe a broken /dev/kvm at every start). A missing or
+mismatched snapshot is never fatal unless the request insists on one.
 """
 
 from __future__ import annotations
 
 import logging
 
+from aasee.contexts.libvirt_connection import libvirt_reprobes_kvm
 from aasee.contexts.libvirt_qemu import LibvirtQemuContext
 from aasee.contexts.qemu_config import ContextError
 from aasee.contexts.qemu_process import QemuProcessContext
@@ -78,6 +80,11 @@ class QemuSandbox(Sandbox):
         def cold(identifier: str) -> Context:
             if config.network in ("fake", "internet"):
                 # libvirt cannot start QEMU inside the run's network namespace.
+                return QemuProcessContext(identifier, config)
+            if libvirt_reprobes_kvm(config.accel.kvm_broken):
+                # A libvirtd we did not start would re-probe the broken /dev/kvm (a minute)
+                # at every VM start: the same VM as a QEMU process of our own instead.
+                log.info("cold boot as a QEMU process: this libvirtd would re-probe KVM")
                 return QemuProcessContext(identifier, config)
             return LibvirtQemuContext(identifier, config)
 
