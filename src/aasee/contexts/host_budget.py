@@ -69,7 +69,8 @@ def meminfo_mib() -> tuple[int, int]:
     return fields["MemTotal"], fields["MemAvailable"]
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (owned by anyone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -105,7 +106,7 @@ class HostBudget:
                     pid = int(owner["pid"])
                 except (OSError, ValueError, KeyError, TypeError):
                     continue
-                if not _alive(pid):
+                if not pid_alive(pid):
                     continue
                 vms += 1
                 admitted += int(owner.get("memory_mib") or 0)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aasee.arch import ArchProfile
 from aasee.contexts.accel import AccelChoice
-from aasee.contexts.host_budget import HostBudget, HostFull, vm_memory_mib
+from aasee.contexts.host_budget import HostBudget, HostFull, pid_alive, vm_memory_mib
 from aasee.contexts.libvirt_connection import DEFAULT_URI
 from aasee.contexts.machine import HardwareIdentity, MachineSpec, NicSpec, mac_for
 from aasee.contexts.network import (
@@ -185,16 +185,6 @@ def prepare_run_dir(
     os.chown(overlay, uid, gid)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale_runs(runs_dir: Path) -> list[str]:
     """Remove run directories whose owning process is gone (e.g. a SIGKILLed worker)."""
     removed: list[str] = []
@@ -206,7 +196,7 @@ def sweep_stale_runs(runs_dir: Path) -> list[str]:
             pid = int(json.loads(owner.read_text())["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             remove_namespace(f"{NETNS_PREFIX}{run.name}")
             if os.path.ismount(run / "root"):
                 # A container's overlay root: unmounted, never emptied through the mount.
