@@ -291,6 +291,7 @@ def test_openapi_documents_every_endpoint(client: TestClient, auth: dict[str, st
         "/api/v1/tasks/{task_id}/artefacts/{name}",
         "/api/v1/tasks/{task_id}/reprocess",
         "/api/v1/images",
+        "/api/v1/workers",
         "/api/v1/health",
         "/api/v1/metrics",
     }

@@ -138,7 +138,7 @@ def _programs() -> dict[str, str]:
     return {role: path for role, path in found.items() if path is not None}
 
 
-def _write_configuration(base: Path, ports: dict[str, int]) -> None:
+def _write_configuration(base: Path, ports: dict[str, int], host: str = "127.0.0.1") -> None:
     etc = base / "etc"
     etc.mkdir(parents=True)
     (base / "data" / "d1").mkdir(parents=True)
@@ -164,7 +164,8 @@ def _write_configuration(base: Path, ports: dict[str, int]) -> None:
         )
     filters = ("catch_errors", "gatekeeper", "healthcheck", "listing_formats", "copy", "slo")
     (etc / "proxy-server.conf").write_text(
-        common + f"bind_port = {ports['proxy']}\n"
+        common.replace("bind_ip = 127.0.0.1", f"bind_ip = {host}")
+        + f"bind_port = {ports['proxy']}\n"
         "\n[pipeline:main]\n"
         "pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats "
         "s3api tempauth copy slo dlo proxy-logging proxy-server\n"
@@ -188,9 +189,9 @@ def _write_configuration(base: Path, ports: dict[str, int]) -> None:
         raise SwiftUnavailable(f"cannot build Swift's rings: {built.stderr[-2000:]}")
 
 
-def _healthy(port: int) -> bool:
+def _healthy(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=1) as answer:
+        with urllib.request.urlopen(f"http://{host}:{port}/healthcheck", timeout=1) as answer:
             return bool(answer.status == 200)
     except (OSError, urllib.error.URLError):
         return False
@@ -215,10 +216,10 @@ class _PortTaken(Exception):
 
 
 def _start(
-    base: Path, programs: dict[str, str], processes: list[subprocess.Popen[bytes]]
+    base: Path, programs: dict[str, str], processes: list[subprocess.Popen[bytes]], host: str
 ) -> S3Endpoint:
     ports = dict(zip(("memcached", *ROLES, "proxy"), _free_ports(5), strict=True))
-    _write_configuration(base, ports)
+    _write_configuration(base, ports, host)
     logs = base / "logs"
     logs.mkdir()
     commands = {
@@ -256,7 +257,9 @@ def _start(
                 if "Address already in use" in text or "could not bind" in text.lower():
                     raise _PortTaken(role)
                 raise SwiftUnavailable(f"{role} server exited at start:\n{text[-3000:]}")
-            if role == "memcached" or _healthy(ports[role]):
+            if role == "memcached" or _healthy(
+                ports[role], host if role == "proxy" else "127.0.0.1"
+            ):
                 del waiting[role]
         if time.monotonic() > deadline:
             raise SwiftUnavailable(
@@ -264,12 +267,13 @@ def _start(
             )
         if waiting:
             time.sleep(0.1)
-    return S3Endpoint(f"http://127.0.0.1:{ports['proxy']}")
+    return S3Endpoint(f"http://{host}:{ports['proxy']}")
 
 
 @contextlib.contextmanager
-def swift_s3_server(folder: Path) -> Iterator[S3Endpoint]:
-    """Swift + s3api + tempauth + memcached in ``folder/swift``; see the module's text."""
+def swift_s3_server(folder: Path, host: str = "127.0.0.1") -> Iterator[S3Endpoint]:
+    """Swift + s3api + tempauth + memcached in ``folder/swift``; see the module's text. The S3
+    API (the proxy) listens on ``host``; the storage servers and memcached on loopback."""
     programs = _programs()
     base = folder / "swift"
     processes: list[subprocess.Popen[bytes]] = []
@@ -278,7 +282,7 @@ def swift_s3_server(folder: Path) -> Iterator[S3Endpoint]:
             shutil.rmtree(base, ignore_errors=True)
             base.mkdir(parents=True)
             try:
-                endpoint = _start(base, programs, processes)
+                endpoint = _start(base, programs, processes, host)
                 break
             except _PortTaken:
                 _stop_all(processes)

@@ -7,10 +7,17 @@ starts in about a second, so every plan is a fresh start of the image's file sys
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from aasee.contexts.host_tracer import HostTracer
 from aasee.contexts.lxc import NETWORKS, LxcContext
 from aasee.contexts.qemu_config import ContextError
 from aasee.contexts.sandboxes import BootPlan, Sandbox, SandboxRequest, register_sandbox
 from aasee.core import Context
+
+# The container helper libvirt's LXC driver starts for each container (Debian package
+# libvirt-daemon-driver-lxc; /usr/libexec on other distributions).
+LXC_HELPERS = (Path("/usr/lib/libvirt/libvirt_lxc"), Path("/usr/libexec/libvirt_lxc"))
 
 
 class LxcSandbox(Sandbox):
@@ -22,6 +29,16 @@ class LxcSandbox(Sandbox):
         "reaches the host, and the sample can tell it runs in a container); traced from the "
         "host with eBPF"
     )
+
+    def unavailable(self) -> str | None:
+        if not any(helper.exists() for helper in LXC_HELPERS):
+            return (
+                "libvirt's LXC driver is not installed (Debian package libvirt-daemon-driver-lxc)"
+            )
+        reason = HostTracer.unavailable_reason()
+        if reason is not None:
+            return f"the host-side eBPF tracer cannot run: {reason}"
+        return None
 
     def plan(self, request: SandboxRequest) -> list[BootPlan]:
         if request.revert == "snapshot":

@@ -25,6 +25,7 @@ __all__ = [
     "get_sandbox",
     "register_sandbox",
     "sandbox_names",
+    "usable_sandboxes",
 ]
 
 DEFAULT_SANDBOX = "qemu"
@@ -72,6 +73,12 @@ class Sandbox(ABC):
     def plan(self, request: SandboxRequest) -> list[BootPlan]:
         """The boot plans to try, best first; ContextError when none can be made."""
 
+    def unavailable(self) -> str | None:
+        """Why this host cannot run this kind, or None if it can. A cheap check (programs and
+        drivers present, privileges), never a trial run: sandbox workers call it at start to
+        say which kinds they take tasks for."""
+        return None
+
 
 _REGISTRY: dict[str, Sandbox] = {}
 
@@ -99,3 +106,9 @@ def get_sandbox(name: str) -> Sandbox:
 def sandbox_names() -> list[str]:
     _load_bundled()
     return sorted(_REGISTRY)
+
+
+def usable_sandboxes() -> dict[str, str | None]:
+    """Every registered kind and why this host cannot run it (None: it can)."""
+    _load_bundled()
+    return {name: _REGISTRY[name].unavailable() for name in sorted(_REGISTRY)}

@@ -8,6 +8,8 @@ internal network or none.
 
 from __future__ import annotations
 
+import shutil
+
 from aasee.contexts.qemu_config import ContextError
 from aasee.contexts.sandboxes import BootPlan, Sandbox, SandboxRequest, register_sandbox
 from aasee.contexts.vbox import VBoxConfig, VirtualBoxContext
@@ -22,6 +24,11 @@ class VirtualBoxSandbox(Sandbox):
         "libvirt's vbox driver, whose disk is immutable (reset at every start) and whose "
         "network, if any, is an internal network of its own"
     )
+
+    def unavailable(self) -> str | None:
+        if shutil.which("VBoxManage") is None:
+            return "VirtualBox is not installed (no VBoxManage)"
+        return None
 
     def plan(self, request: SandboxRequest) -> list[BootPlan]:
         if request.revert == "snapshot":

@@ -103,6 +103,7 @@ class WarmPool:
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self._refill_after = 0.0
+        self._restoring: QemuProcessContext | None = None
         self.restores = 0
         self.discarded = 0
         self.taken = 0
@@ -213,7 +214,7 @@ class WarmPool:
         # A plain UUID: QEMU takes the identifier as the machine UUID.
         identifier = str(uuid.uuid4())
         try:
-            context = QemuProcessContext(
+            context = self._restoring = QemuProcessContext(
                 identifier,
                 target.config,
                 disk_base=target.snapshot.disk,
@@ -229,6 +230,8 @@ class WarmPool:
             log.warning("warm pool: restore failed: %s", exc)
             context.cleanup()
             return None
+        finally:
+            self._restoring = None
         self.restores += 1
         log.info("warm VM %s restored and paused in %.2f s", identifier, seconds)
         return _WarmVM(context, target, stamp)
@@ -244,13 +247,20 @@ class WarmPool:
         for vm in warm:
             self._discard(vm, "the pool closed")
 
-    def close(self, timeout: float = 60.0) -> None:
+    def close(self, timeout: float = 30.0) -> None:
         """Stop refilling and remove every warm VM (waits for a restore in progress)."""
         self._closing.set()
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+            restoring = self._restoring
+            if thread.is_alive() and restoring is not None:
+                # A restore that hangs (a QEMU stuck loading its state) must not outlive
+                # the pool: its process is killed under it, which ends the restore.
+                log.warning("warm pool: killing the VM %s still restoring", restoring.identifier)
+                restoring.cleanup()
+                thread.join(timeout)
         self._discard_all()
 
     def __enter__(self) -> WarmPool:

@@ -5,9 +5,10 @@ rows and queues them, and reads tasks, reports and artefacts back. The work itse
 the workers (``worker.py``, ``postprocess.py``); state changes go through ``lifecycle``.
 
 A submission asking for a guest image that neither this host (``{home}/images``) nor any live
-sandbox worker has fails at once with a reason. So tests that need tasks to stay ``pending``
-keep ``home`` where images are built (``/var/lib/aasee``) and point ``database_url``,
-``queue_url`` and ``storage_url`` at temporary folders instead.
+sandbox worker has fails at once with a reason; so does one asking for a sandbox kind that no
+live sandbox worker offers (while any is alive: see ``fleet``). So tests that need tasks to
+stay ``pending`` keep ``home`` where images are built (``/var/lib/aasee``) and point
+``database_url``, ``queue_url`` and ``storage_url`` at temporary folders instead.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from statistics import mean, median
 from typing import Any, Generic, Literal, TypeVar
 
 import pyzipper  # type: ignore[import-untyped]
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import false, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -37,6 +38,7 @@ from aasee.processing.report import PART_NAME, part_path
 from aasee.processing.signatures.models import VERDICTS
 from aasee.service import lifecycle, tokens
 from aasee.service.db import Database, DatabaseError, ensure_schema, storable
+from aasee.service.fleet import Capabilities, arches_of, sandboxes_of
 from aasee.service.lifecycle import STATUSES, TaskStatus
 from aasee.service.models import Task, TaskNumber, WorkerHeartbeat, utcnow
 from aasee.service.options import AnalysisOptions
@@ -160,6 +162,85 @@ def _view(task: Task, reused: bool = False) -> TaskView:
     )
 
 
+class WorkerView(BaseModel):
+    """One worker process of the service, as ``GET /api/v1/workers`` and the Workers page
+    show it (``fleet.Capabilities`` flattened)."""
+
+    name: str
+    kind: str
+    """sandbox or postprocess."""
+    host: str
+    pid: int
+    task_id: str | None
+    """The task it is working on, if any."""
+    task_number: int | None = None
+    images: list[str] = Field(default_factory=list)
+    """Guest images as ``name:arch``."""
+    arches: list[str] = Field(default_factory=list)
+    sandboxes: list[str] = Field(default_factory=list)
+    """The sandbox kinds it takes tasks for."""
+    unavailable: dict[str, str] = Field(default_factory=dict)
+    """Kinds its host cannot run, and why."""
+    free_slots: int | None = None
+    """VMs more its host had room for at its last heartbeat."""
+    vm_limit: int | None = None
+    warm_vms: int = 0
+    cpus: int | None = None
+    load: list[float] = Field(default_factory=list)
+    """Its host's load average (1, 5, 15 minutes)."""
+    memory_total_mib: int | None = None
+    memory_available_mib: int | None = None
+    version: str | None = None
+    started: datetime
+    seen: datetime
+    """Its last heartbeat."""
+    seconds_since_seen: float
+    alive: bool
+    """False once silent for longer than ``stale_after_seconds``."""
+
+
+def _worker_view(
+    row: WorkerHeartbeat, now: datetime, stale_after: float, numbers: dict[str, int | None]
+) -> WorkerView:
+    raw = row.capabilities if isinstance(row.capabilities, dict) else None
+    try:
+        caps = Capabilities.model_validate(raw or {})
+    except ValidationError:
+        log.warning("worker %s reported unreadable capabilities", row.name)
+        caps = Capabilities()
+    images = [str(entry) for entry in row.images or []]
+    silence = max(0.0, (now - row.seen).total_seconds())
+    if raw is not None:
+        sandboxes = caps.sandboxes
+    else:
+        # A worker of an older version: it runs the default kind, its host is not known.
+        sandboxes = sandboxes_of(None) if row.kind == "sandbox" else []
+    return WorkerView(
+        name=row.name,
+        kind=row.kind,
+        host=row.host,
+        pid=row.pid,
+        task_id=row.task_id,
+        task_number=numbers.get(row.task_id) if row.task_id else None,
+        images=images,
+        arches=caps.arches or arches_of(images),
+        sandboxes=sandboxes,
+        unavailable=caps.unavailable,
+        free_slots=caps.free_slots,
+        vm_limit=caps.vm_limit,
+        warm_vms=caps.warm_vms,
+        cpus=caps.host.cpus if raw is not None else None,
+        load=caps.host.load,
+        memory_total_mib=caps.host.memory_total_mib,
+        memory_available_mib=caps.host.memory_available_mib,
+        version=caps.version if raw is not None else None,
+        started=row.started,
+        seen=row.seen,
+        seconds_since_seen=round(silence, 1),
+        alive=silence <= stale_after,
+    )
+
+
 def _zip(members: Iterator[tuple[str, bytes]], password: str) -> Iterator[bytes]:
     """An AES-encrypted zip of the members, built in a spool file, streamed in chunks."""
     spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - closed by stream
@@ -244,6 +325,9 @@ class TaskService:
         if routed is not None:
             # The chosen guest is part of the task: the queue, the worker and a rerun use it.
             options = options.model_copy(update={"image": routed.image})
+            missing = lifecycle.no_sandbox_reason(
+                options.sandbox, lifecycle.available_sandboxes(self.db, settings)
+            )
         key = _options_key(options)
         if not force:
             with self.db.read() as session:
@@ -293,7 +377,9 @@ class TaskService:
         if not missing:
             assert options.image is not None
             try:
-                self.queues.analysis(options.image).enqueue(task_id, options.priority)
+                self.queues.analysis(options.image, options.sandbox).enqueue(
+                    task_id, options.priority
+                )
             except QueueError as exc:
                 # The task is safe in the database; the reaper sends it once the queue is back.
                 log.warning("task %s stored but not queued yet: %s", task_id, exc)
@@ -576,9 +662,38 @@ class TaskService:
         return sorted(found.values(), key=lambda item: str(item["name"]))
 
     def _analysis_depth(self) -> int:
-        """Tasks waiting for a sandbox worker, over the queues of every known guest image."""
+        """Tasks waiting for a sandbox worker, over the queues of every known guest image and
+        every sandbox kind a submission may ask for."""
         images = lifecycle.available_images(self.db, self.settings)
-        return sum(self.queues.analysis(image).depth() for image in images)
+        return sum(
+            self.queues.analysis(image, kind).depth()
+            for image in images
+            for kind in self.settings.sandboxes
+        )
+
+    def workers(self) -> builtins.list[WorkerView]:
+        """Every worker that heartbeated in the last day (the reaper forgets older ones), with
+        what it can run, what it is doing and whether it is alive: a worker silent for more
+        than ``stale_after_seconds`` is stale (its task, if any, is retried elsewhere)."""
+        now = utcnow()
+        stale_after = self.settings.stale_after_seconds
+        views: builtins.list[WorkerView] = []
+        with self.db.read() as session:
+            rows = session.scalars(
+                select(WorkerHeartbeat).order_by(
+                    WorkerHeartbeat.kind.desc(), WorkerHeartbeat.host, WorkerHeartbeat.name
+                )
+            ).all()
+            numbers: dict[str, int | None] = {}
+            current = [row.task_id for row in rows if row.task_id and storable(row.task_id)]
+            if current:
+                for task_id, number in session.execute(
+                    select(Task.id, Task.number).where(Task.id.in_(current))
+                ):
+                    numbers[task_id] = number
+            for row in rows:
+                views.append(_worker_view(row, now, stale_after, numbers))
+        return views
 
     # --- tokens ---------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from aasee.images.store import ImageError, list_images
 from aasee.service.db import Database, storable
+from aasee.service.fleet import DEFAULT_KIND, sandboxes_of
 from aasee.service.models import Task, WorkerHeartbeat, utcnow
 from aasee.service.queue import QueueError, Queues, TaskQueue
 from aasee.service.settings import Settings
@@ -103,6 +104,36 @@ def available_images(db: Database, settings: Settings) -> dict[str, str]:
                 name, _, arch = str(entry).partition(":")
                 images.setdefault(name, arch or "unknown")
     return images
+
+
+def available_sandboxes(db: Database, settings: Settings) -> dict[str, list[str]] | None:
+    """Sandbox kinds the live sandbox workers take tasks for (kind -> worker names); None when
+    no sandbox worker is alive, so nothing is known (a task then waits in its queue)."""
+    horizon = utcnow() - timedelta(seconds=settings.stale_after_seconds)
+    kinds: dict[str, list[str]] = {}
+    with db.read() as session:
+        workers = session.scalars(
+            select(WorkerHeartbeat).where(
+                WorkerHeartbeat.kind == "sandbox", WorkerHeartbeat.seen >= horizon
+            )
+        ).all()
+        if not workers:
+            return None
+        for worker in workers:
+            for kind in sandboxes_of(worker.capabilities):
+                kinds.setdefault(kind, []).append(worker.name)
+    return kinds
+
+
+def no_sandbox_reason(kind: str, available: dict[str, list[str]] | None) -> str | None:
+    if available is None or kind in available:
+        return None
+    offered = ", ".join(sorted(available)) or "none"
+    return (
+        f"no live sandbox worker can run sandbox {kind!r} (the workers offer: {offered}); "
+        "a worker offers lxc when libvirt's LXC driver (libvirt-daemon-driver-lxc) and "
+        "bpftrace are installed on its host and its settings list lxc in sandboxes"
+    )
 
 
 def no_image_reason(image: str, available: dict[str, str]) -> str | None:
@@ -359,7 +390,7 @@ def reap(
     now = now or utcnow()
     horizon = now - timedelta(seconds=settings.stale_after_seconds)
     result = ReapResult()
-    analysis: list[tuple[str, int, str]] = []
+    analysis: list[tuple[str, int, Route]] = []
     postprocess: list[tuple[str, int]] = []
     with db.write() as session:
         stale = session.scalars(
@@ -400,7 +431,7 @@ def reap_worker(
     """The tasks of a worker known to be dead (its supervisor saw it exit), without waiting
     for its heartbeat to go stale."""
     result = ReapResult()
-    analysis: list[tuple[str, int, str]] = []
+    analysis: list[tuple[str, int, Route]] = []
     postprocess: list[tuple[str, int]] = []
     now = utcnow()
     with db.write() as session:
@@ -420,7 +451,7 @@ def _reap_task(
     reason: str,
     settings: Settings,
     result: ReapResult,
-    analysis: list[tuple[str, int, str]],
+    analysis: list[tuple[str, int, Route]],
     postprocess: list[tuple[str, int]],
     now: datetime,
 ) -> None:
@@ -428,7 +459,7 @@ def _reap_task(
         outcome = _retry_or_fail(task, reason, settings.task_retries)
         if outcome == "retry":
             result.retried.append(task.id)
-            analysis.append((task.id, task.priority, image_of(task)))
+            analysis.append((task.id, task.priority, route_of(task)))
         else:
             result.failed.append(task.id)
     elif task.postprocess_attempts <= settings.task_retries:
@@ -446,7 +477,7 @@ def _reap_task(
 def _resend_lost(db: Database, queues: Queues, horizon: datetime, now: datetime) -> list[str]:
     """Waiting tasks whose message is gone: an empty queue while they wait long is the sign."""
     resent: list[str] = []
-    analysis: list[tuple[str, int, str]] = []
+    analysis: list[tuple[str, int, Route]] = []
     postprocess: list[tuple[str, int]] = []
     empty: dict[str, bool] = {}
 
@@ -468,10 +499,10 @@ def _resend_lost(db: Database, queues: Queues, horizon: datetime, now: datetime)
             ).all()
             for task in waiting:
                 if status == "pending":
-                    image = image_of(task)
-                    if not queue_empty(queues.analysis(image)):
+                    route = route_of(task)
+                    if not queue_empty(queues.analysis(*route)):
                         continue
-                    analysis.append((task.id, task.priority, image))
+                    analysis.append((task.id, task.priority, route))
                 else:
                     if not queue_empty(queues.postprocess):
                         continue
@@ -482,15 +513,24 @@ def _resend_lost(db: Database, queues: Queues, horizon: datetime, now: datetime)
     return resent
 
 
-def image_of(task: Task) -> str:
-    """The guest image a task was routed to at submission."""
-    return str((task.options or {}).get("image") or "unknown")
+Route = tuple[str, str]
+"""(guest image, sandbox kind): which analysis queue a task waits in."""
+
+
+def route_of(task: Task) -> Route:
+    """The analysis queue of a task: its guest image and its kind of sandbox."""
+    return route_of_options(task.options or {})
+
+
+def route_of_options(options: dict[str, Any]) -> Route:
+    image = str(options.get("image") or "unknown")
+    return image, str(options.get("sandbox") or DEFAULT_KIND)
 
 
 def _send(
-    queues: Queues, analysis: list[tuple[str, int, str]], postprocess: list[tuple[str, int]]
+    queues: Queues, analysis: list[tuple[str, int, Route]], postprocess: list[tuple[str, int]]
 ) -> None:
-    sends = [(queues.analysis(image), task_id, prio) for task_id, prio, image in analysis]
+    sends = [(queues.analysis(*route), task_id, prio) for task_id, prio, route in analysis]
     sends += [(queues.postprocess, task_id, prio) for task_id, prio in postprocess]
     for queue, task_id, priority in sends:
         try:
@@ -508,7 +548,10 @@ def beat_worker(
     pid: int,
     task_id: str | None,
     images: list[str],
+    capabilities: dict[str, Any] | None = None,
 ) -> None:
+    """Record that a worker is alive, what it is doing and (``fleet.Capabilities``) what it
+    can run."""
     with db.write() as session:
         row = session.get(WorkerHeartbeat, name)
         now = utcnow()
@@ -517,6 +560,7 @@ def beat_worker(
             session.add(row)
         row.task_id = task_id
         row.images = images
+        row.capabilities = capabilities
         row.seen = now
 
 

@@ -110,7 +110,7 @@ class Token(Base):
 
 
 class WorkerHeartbeat(Base):
-    """A worker process and when it last said it was alive."""
+    """A worker process, what it can do, and when it last said it was alive."""
 
     __tablename__ = "workers"
 
@@ -122,3 +122,6 @@ class WorkerHeartbeat(Base):
     images: Mapped[list[str]] = mapped_column(JSON, default=list)
     started: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    capabilities: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What the worker reported with its last heartbeat (``fleet.Capabilities``: sandbox
+    kinds, architectures, free VM slots, warm VMs, host load); None from older versions."""

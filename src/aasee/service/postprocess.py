@@ -76,6 +76,12 @@ class PostprocessWorker(QueueWorker):
     def _dequeue(self, wait: float) -> str | None:
         return self.queues.postprocess.dequeue(wait=wait)
 
+    def _task_beat(self, task_id: str) -> bool:
+        """The task's heartbeat, and the worker's own (its row shows the task it works on)."""
+        alive = lifecycle.postprocess_heartbeat(self.db, task_id, self.name)
+        self.beat()
+        return alive
+
     def _ready(self) -> str:
         return f"postprocess worker {self.name} ready"
 
@@ -87,7 +93,7 @@ class PostprocessWorker(QueueWorker):
         self.current = task_id
         scratch = self.settings.scratch_dir / f"postprocess-{uuid.uuid4()}"
         out_dir = scratch / "out"
-        beat = lambda: lifecycle.postprocess_heartbeat(self.db, task_id, self.name)  # noqa: E731
+        beat = lambda: self._task_beat(task_id)  # noqa: E731
         try:
             limit = self.settings.postprocess_timeout_seconds
             with Heartbeat(beat, self.settings.heartbeat_seconds, limit):

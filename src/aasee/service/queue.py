@@ -1,5 +1,13 @@
 """The work queues, on huey's SQLite or Redis storage by URL: one analysis queue per guest
-image (a task only ever reaches a worker that has its guest) and the postprocess queue.
+image and sandbox kind (a task only ever reaches a worker that has its guest and can run its
+kind of sandbox) and the postprocess queue.
+
+An analysis queue is named ``aasee_analysis.IMAGE`` for the default kind (``qemu``; the name
+queues had before there were several kinds, so messages queued by an older version are still
+found) and ``aasee_analysis.IMAGE@KIND`` for the others (``@`` is never part of an image
+name). A sandbox worker reads only the queues of the (image, kind) pairs it registered, so a
+task for a container is never taken by a worker that cannot start one, and nothing is taken
+only to be put back.
 
 ``sqlite:///path`` uses ``SqliteHuey``; ``redis://``, ``rediss://`` and ``unix://`` use
 ``PriorityRedisHuey`` (Redis >= 5). A message carries one task id and a priority, nothing
@@ -12,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -21,6 +30,8 @@ from huey.registry import Message  # type: ignore[import-untyped]
 from huey.serializer import Serializer  # type: ignore[import-untyped]
 
 ANALYSIS = "aasee_analysis"
+DEFAULT_KIND = "qemu"
+"""The sandbox kind of tasks that name none (``contexts.sandboxes.DEFAULT_SANDBOX``)."""
 POSTPROCESS = "aasee_postprocess"
 MAX_MESSAGE = 4096
 POLL_SECONDS = 0.25
@@ -136,21 +147,33 @@ class Queues:
         self.postprocess = TaskQueue(url, POSTPROCESS)
         self._analysis: dict[str, TaskQueue] = {}
 
-    def analysis(self, image: str) -> TaskQueue:
-        """The queue of tasks for guest image ``image``."""
-        queue = self._analysis.get(image)
+    def analysis(self, image: str, sandbox: str = DEFAULT_KIND) -> TaskQueue:
+        """The queue of tasks for guest image ``image`` in sandboxes of kind ``sandbox``."""
+        name = analysis_queue_name(image, sandbox)
+        queue = self._analysis.get(name)
         if queue is None:
-            queue = self._analysis[image] = TaskQueue(self.url, f"{ANALYSIS}.{image}")
+            queue = self._analysis[name] = TaskQueue(self.url, name)
         return queue
 
-    def dequeue_analysis(self, images: list[str], wait: float = 1.0) -> str | None:
-        """The next task id for any of ``images`` (polled in turn within ``wait``)."""
-        if not images:
+    def dequeue_analysis(
+        self, routes: Sequence[str | tuple[str, str]], wait: float = 1.0
+    ) -> str | None:
+        """The next task id for any of ``routes`` (an image name, for its ``qemu`` queue, or
+        an ``(image, sandbox)`` pair), polled in turn within ``wait``."""
+        if not routes:
             time.sleep(wait)
             return None
-        share = max(0.05, wait / len(images))
-        for image in images:
-            task_id = self.analysis(image).dequeue(wait=share)
+        share = max(0.05, wait / len(routes))
+        for route in routes:
+            image, sandbox = (route, DEFAULT_KIND) if isinstance(route, str) else route
+            task_id = self.analysis(image, sandbox).dequeue(wait=share)
             if task_id is not None:
                 return task_id
         return None
+
+
+def analysis_queue_name(image: str, sandbox: str = DEFAULT_KIND) -> str:
+    """The analysis queue of (image, sandbox kind); see the module's text."""
+    if sandbox == DEFAULT_KIND:
+        return f"{ANALYSIS}.{image}"
+    return f"{ANALYSIS}.{image}@{sandbox}"

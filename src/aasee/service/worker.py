@@ -1,5 +1,9 @@
 """The sandbox worker: takes tasks off the analysis queue and runs each in a VM, one at a time.
 
+What it can run (its guest images, the sandbox kinds its host supports, free VM slots, host
+load: ``fleet.Capabilities``) goes with every heartbeat into its row of the ``workers`` table;
+it reads only the queues of the (image, sandbox kind) pairs it reported (``fleet``).
+
 For one task: claim it in the database, fetch the sample from storage, run the VM without
 postprocessing (``run_analysis(..., postprocess=False)``) in this process's main thread (a
 restored VM dies with the thread that started it), report phases and progress, store the raw
@@ -25,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from aasee.images.store import ImageError, list_images
 from aasee.service import lifecycle
 from aasee.service.db import Database
-from aasee.service.lifecycle import Claim
+from aasee.service.fleet import Capabilities, arches_of, host_load, host_sandboxes
+from aasee.service.lifecycle import Claim, route_of_options
 from aasee.service.queue import QueueError, Queues
 from aasee.service.settings import Settings, SettingsError, internet_uplink
 from aasee.service.storage import Storage, task_prefix
@@ -219,6 +224,10 @@ class QueueWorker:
     def run_one(self, task_id: str) -> object:
         raise NotImplementedError
 
+    def capabilities(self) -> Capabilities:
+        """What this worker reports with its heartbeat (a postprocess worker: its host)."""
+        return Capabilities(host=host_load())
+
     def beat(self) -> bool:
         lifecycle.beat_worker(
             self.db,
@@ -228,6 +237,7 @@ class QueueWorker:
             os.getpid(),
             self.current,
             self.images,
+            self.capabilities().model_dump(mode="json"),
         )
         self._last_beat = time.monotonic()
         return True
@@ -271,10 +281,43 @@ class SandboxWorker(QueueWorker):
         self.queues = Queues(settings.queue_url)
         self.storage = Storage.from_url(settings.storage_url)
         self.images = local_images(settings)
+        usable, refused = host_sandboxes()
+        # The kinds this host can run, among those the service offers (a worker host's
+        # settings may leave one out: ``sandboxes``).
+        self.sandboxes = [kind for kind in usable if kind in settings.sandboxes]
+        self.unavailable = dict(refused)
         self.current: str | None = None
         self._last_beat = 0.0
         self.pool: WarmPool | None = None
         self._warm_memory = DEFAULT_GUEST_MIB
+
+    def routes(self) -> list[tuple[str, str]]:
+        """The (image, sandbox kind) queues this worker reads."""
+        names = [entry.partition(":")[0] for entry in self.images]
+        return [(name, kind) for name in names for kind in self.sandboxes]
+
+    def capabilities(self) -> Capabilities:
+        from aasee.contexts.host_budget import vm_memory_mib
+        from aasee.service.analysis import host_budget
+
+        budget = host_budget()
+        free: int | None
+        try:
+            free = budget.free_slots(vm_memory_mib(self._warm_memory))
+        except (OSError, KeyError, ValueError) as exc:
+            log.warning("cannot read the host's VM budget: %s", exc)
+            free = None
+        pool = self.pool
+        return Capabilities(
+            images=list(self.images),
+            arches=arches_of(self.images),
+            sandboxes=list(self.sandboxes),
+            unavailable=self.unavailable,
+            free_slots=free,
+            vm_limit=budget.max_vms(os.cpu_count() or 1),
+            warm_vms=pool.warm_count() if pool is not None else 0,
+            host=host_load(),
+        )
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
         os.environ["AASEE_HOME"] = str(self.settings.home)
@@ -329,8 +372,7 @@ class SandboxWorker(QueueWorker):
             # Leave the task in the queue for a worker with room (here or on another host).
             time.sleep(wait)
             return None
-        names = [entry.partition(":")[0] for entry in self.images]
-        return self.queues.dequeue_analysis(names, wait)
+        return self.queues.dequeue_analysis(self.routes(), wait)
 
     def _has_room(self) -> bool:
         from aasee.contexts.host_budget import vm_memory_mib
@@ -341,7 +383,10 @@ class SandboxWorker(QueueWorker):
         return host_budget().free_slots(vm_memory_mib(self._warm_memory)) >= 1
 
     def _ready(self) -> str:
-        return f"sandbox worker {self.name} ready (images: {', '.join(self.images)})"
+        return (
+            f"sandbox worker {self.name} ready (images: {', '.join(self.images)}; "
+            f"sandboxes: {', '.join(self.sandboxes)})"
+        )
 
     def run_one(self, task_id: str) -> None:
         claim = lifecycle.claim_for_analysis(self.db, task_id, self.name)
@@ -349,6 +394,7 @@ class SandboxWorker(QueueWorker):
             log.info("task %s is not pending any more; skipped", task_id)
             return
         self.current = task_id
+        self._beat_quietly()  # the Workers page shows the task now, not a heartbeat later
         scratch = self.settings.scratch_dir / claim.run_id
         try:
             self._analyse(claim, scratch)
@@ -368,10 +414,17 @@ class SandboxWorker(QueueWorker):
             self.beat()
         self._keep_warm(str(claim.options.get("image")), claim.options)
 
+    def _beat_quietly(self) -> None:
+        try:
+            self.beat()
+        except Exception:
+            # Only the worker's row: the task is claimed and its own heartbeat decides.
+            log.exception("worker heartbeat failed")
+
     def _resend(self, task_id: str, claim: Claim, outcome: str | None) -> None:
         if outcome == "retry":
             try:
-                self.queues.analysis(str(claim.options.get("image"))).enqueue(
+                self.queues.analysis(*route_of_options(claim.options)).enqueue(
                     task_id, claim.priority
                 )
             except QueueError as exc:

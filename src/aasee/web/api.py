@@ -19,7 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
-from aasee.service.facade import ARTEFACTS, Page, TaskView
+from aasee.service.facade import ARTEFACTS, Page, TaskView, WorkerView
 
 from .auth import api_principal
 from .downloads import attachment_headers, media_type_for
@@ -439,6 +439,16 @@ def images(state: State) -> list[ImageInfo]:
     """The guests submissions may ask for (``image``), with the live workers having each;
     built with ``aasee image build``."""
     return [ImageInfo(**entry) for entry in state.service.images()]
+
+
+@router.get("/workers", response_model=list[WorkerView], tags=["service"], summary="Workers")
+def workers(state: State) -> list[WorkerView]:
+    """Every worker process of the service (sandbox and postprocess, on every host) seen in
+    the last day: host and pid, the task it is working on, the guest images, architectures
+    and sandbox kinds it takes tasks for, its host's free VM slots, VM limit, warm VMs, CPUs,
+    load and memory at its last heartbeat, and whether it is alive (a heartbeat within
+    ``stale_after_seconds``) or stale (its task is retried elsewhere)."""
+    return state.service.workers()
 
 
 @router.get("/health", tags=["service"], summary="Health")

@@ -1,4 +1,5 @@
-"""The server-rendered web UI: login, analyses list, submit form, analysis page, actions.
+"""The server-rendered web UI: login, analyses list, submit form, analysis page, actions,
+the workers of the service.
 
 Pages need a session (``ui_principal``; without one they redirect to the login). Every POST
 form carries the session's CSRF value; the login form carries a double-submit value of its
@@ -372,6 +373,27 @@ async def reprocess_analysis(
     except ValueError as exc:
         raise HTTPException(409, detail=str(exc)) from None
     return RedirectResponse(f"/analyses/{task_id}", 303)
+
+
+# --- workers ---------------------------------------------------------------------------------
+
+
+@router.get("/workers")
+def workers_page(request: Request, state: State, user: UiUser) -> Response:
+    """The worker fleet: every worker, its host, what it runs and whether it is alive; kept
+    live by /static/workers.js polling ``GET /api/v1/workers``."""
+    workers = state.service.workers()
+    return _render(
+        request,
+        state,
+        "workers.html",
+        {
+            "workers": workers,
+            "alive": sum(1 for worker in workers if worker.alive),
+            "stale_after": state.settings.stale_after_seconds,
+        },
+        user,
+    )
 
 
 def format_time(value: datetime | None) -> str:

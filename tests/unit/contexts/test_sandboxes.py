@@ -10,7 +10,7 @@ import pytest
 from aasee.arch import get_profile
 from aasee.contexts.accel import AccelChoice
 from aasee.contexts.qemu_config import ContextError, GuestSpec, QemuConfig
-from aasee.contexts.sandboxes import SandboxRequest, get_sandbox, sandbox_names
+from aasee.contexts.sandboxes import SandboxRequest, get_sandbox, sandbox_names, usable_sandboxes
 from aasee.contexts.snapshots import snapshot_dir, snapshot_key
 
 
@@ -70,3 +70,23 @@ def test_snapshot_shape_depends_on_architecture() -> None:
     x86 = _config()
     other = QemuConfig(arm, x86.accel, x86.runs_dir, network="fake")
     assert snapshot_key("k", x86) != snapshot_key("k", other)
+
+
+def test_each_kind_says_whether_this_host_can_run_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aasee.contexts import lxc_sandbox
+    from aasee.contexts.host_tracer import HostTracer
+
+    usable = usable_sandboxes()
+    assert set(usable) == set(sandbox_names())
+    assert usable["qemu"] is None  # QEMU needs nothing a worker could do without
+    lxc = get_sandbox("lxc")
+    # No LXC driver: said first, whatever the tracer.
+    monkeypatch.setattr(lxc_sandbox, "LXC_HELPERS", (Path("/nonexistent/libvirt_lxc"),))
+    assert "libvirt-daemon-driver-lxc" in (lxc.unavailable() or "")
+    monkeypatch.setattr(lxc_sandbox, "LXC_HELPERS", (Path("/"),))
+    monkeypatch.setattr(HostTracer, "unavailable_reason", staticmethod(lambda: "no bpftrace"))
+    assert lxc.unavailable() == "the host-side eBPF tracer cannot run: no bpftrace"
+    monkeypatch.setattr(HostTracer, "unavailable_reason", staticmethod(lambda: None))
+    assert lxc.unavailable() is None
+    monkeypatch.setattr("shutil.which", lambda _name: None)
+    assert "VBoxManage" in (get_sandbox("virtualbox").unavailable() or "")
