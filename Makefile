@@ -12,7 +12,8 @@ APT_PACKAGES := qemu-system-x86 qemu-system-arm qemu-system-mips qemu-utils \
 	gcc-mipsel-linux-gnu libc6-dev-mipsel-cross gcc-mips-linux-gnu libc6-dev-mips-cross \
 	gcc-i686-linux-gnu libc6-dev-i386-cross make bc flex bison libssl-dev xz-utils glance-api \
 	libvirt-daemon-driver-lxc bpftrace \
-	swift swift-proxy swift-account swift-container swift-object python3-swift memcached
+	swift swift-proxy swift-account swift-container swift-object python3-swift memcached \
+	gcc-mingw-w64-x86-64 gcc-mingw-w64-i686
 # armel's cross compiler cannot be resolved in the same apt call as the armhf one here
 # (measured): it gets a call of its own.
 APT_SEPARATE := gcc-arm-linux-gnueabi libc6-dev-armel-cross

@@ -1,5 +1,5 @@
 """Imports only point down the layer table of the README ("How it works", "Layers"):
-``cli`` → ``web`` → ``service`` → ``processing`` → ``hooks`` → ``guest`` → ``images`` →
+``cli`` → ``web`` → ``karton`` → ``service`` → ``processing`` → ``hooks`` → ``guest`` → ``images`` →
 ``contexts`` → ``core``; absolute and relative imports alike."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ LAYERS = [
     "hooks",
     "processing",
     "service",
+    "karton",
     "web",
     "cli",
 ]

@@ -18,7 +18,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from aasee import __version__
-from aasee.cli import client_commands, exit_codes, export_commands, service_commands
+from aasee.cli import (
+    client_commands,
+    exit_codes,
+    export_commands,
+    karton_commands,
+    service_commands,
+)
 from aasee.cli.summary_view import render_summary
 
 console = Console(stderr=True, soft_wrap=True)
@@ -447,25 +453,46 @@ def image() -> None:
 )
 @click.option("--all", "build_all", is_flag=True, help="Build the guests of every architecture.")
 @click.option("--name", default=None, help="Build the image of this name (see --arch).")
+@click.option(
+    "--profile",
+    "guest_profile",
+    default=None,
+    help="Build a guest of this flavour: `windows` is the x86-64 guest with Wine for PE files.",
+)
 @click.option("--force", is_flag=True, help="Rebuild even if the cached image is current.")
 @click.option("--no-snapshot", is_flag=True, help="Do not save a ready snapshot.")
 def image_build(
-    arches: tuple[str, ...], build_all: bool, name: str | None, force: bool, no_snapshot: bool
+    arches: tuple[str, ...],
+    build_all: bool,
+    name: str | None,
+    guest_profile: str | None,
+    force: bool,
+    no_snapshot: bool,
 ) -> None:
     """Build guest images from Debian packages (cached by their inputs), then snapshot them."""
     from aasee.arch import UnknownArchitecture, get_profile, profiles
     from aasee.contexts.libvirt_connection import LibvirtUnavailable
-    from aasee.images.builder import RECIPES, ImageBuilder, recipe_for
+    from aasee.images.builder import RECIPES, recipe_for
     from aasee.images.providers import register_pool
+    from aasee.images.recipes import GuestRecipe
     from aasee.images.store import ImageError
+    from aasee.images.wine import WINE_PROFILES, WINE_RECIPES, builder_for
 
+    known: dict[str, GuestRecipe] = {**RECIPES, **WINE_RECIPES}
     try:
-        if build_all:
+        recipes: list[GuestRecipe]
+        if guest_profile is not None:
+            if guest_profile not in WINE_PROFILES:
+                raise ImageError(
+                    f"no guest profile '{guest_profile}'; known: {', '.join(WINE_PROFILES)}"
+                )
+            recipes = [WINE_RECIPES[WINE_PROFILES[guest_profile]]]
+        elif build_all:
             recipes = [recipe_for(profile) for profile in profiles()]
         elif name is not None:
-            if name not in RECIPES:
-                raise ImageError(f"no recipe '{name}'; known: {', '.join(RECIPES)}")
-            recipes = [RECIPES[name]]
+            if name not in known:
+                raise ImageError(f"no recipe '{name}'; known: {', '.join(known)}")
+            recipes = [known[name]]
         else:
             recipes = [recipe_for(get_profile(arch)) for arch in (arches or ("x86_64",))]
     except (ImageError, UnknownArchitecture) as exc:
@@ -487,7 +514,7 @@ def image_build(
                 console.log(f"{label}: {message}")
 
             try:
-                built = ImageBuilder(recipe, progress=step).build(force=force)
+                built = builder_for(recipe, progress=step).build(force=force)
             except ImageError as exc:
                 console.print(f"[red]image build of {recipe.name} failed:[/red] {exc}")
                 sys.exit(exit_codes.FAILED)
@@ -611,7 +638,7 @@ def cleanup() -> None:
 
 
 # Service, client and export commands live in modules of their own.
-for _commands in (export_commands, service_commands, client_commands):
+for _commands in (export_commands, service_commands, client_commands, karton_commands):
     _commands.register(main)
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ DEFAULT_HOOKS = (
     "aasee.hooks.agent.AgentHook",
     "aasee.hooks.clock.ClockHook",
     "aasee.hooks.tracer.TracerHook",
+    "aasee.hooks.wine.WineRegistryHook",
     "aasee.hooks.sample.SampleRunnerHook",
     "aasee.hooks.timeout.TimeoutHook",
     "aasee.hooks.early_end.EarlyEndHook",

@@ -1,8 +1,11 @@
 """Sample runner: uploads the sample into the guest, starts it, and reports how it ended.
 
 ELF files and scripts with a ``#!`` line are executed directly; other shell and Python
-scripts through their interpreter. The sample keeps its own file name (malware checks it),
-reduced to characters that are safe in a guest path.
+scripts through their interpreter; Windows PE files as ``wine <path>`` with the Wine
+guest's environment (``images.wine_prefix``), from the Windows user's Downloads folder.
+A PE file Wine cannot run (a driver, .NET code without a runtime, another machine) is not
+started at all: it is announced as not executed with the reason. The sample keeps its own
+file name (malware checks it), reduced to characters that are safe in a guest path.
 
 A sample that cannot be executed (the kernel refuses the binary, its interpreter or its
 loader is missing, its shared libraries cannot be loaded) is announced as
@@ -17,8 +20,10 @@ import time
 from pathlib import Path
 from typing import IO
 
+from aasee.arch.pe_header import PE_HEAD_BYTES, identify_pe
 from aasee.core import Event, Hook, HookParameters
 from aasee.hooks._util import results_dir
+from aasee.images.wine_prefix import WINE_ENV, WINE_LOADER, windows_sample_dir
 
 INTERPRETERS = {".sh": ["/bin/sh"], ".bash": ["/bin/bash"], ".py": ["/usr/bin/python3"]}
 # What dynamic loaders print when a program's libraries are missing: it never ran its code.
@@ -38,6 +43,8 @@ def guest_name(name: str) -> str:
 def guest_argv(data: bytes, guest_path: str, arguments: list[str]) -> list[str]:
     if data.startswith(b"\x7fELF") or data.startswith(b"#!"):
         return [guest_path, *arguments]
+    if identify_pe(data[:PE_HEAD_BYTES]) is not None:
+        return [WINE_LOADER, guest_path, *arguments]
     interpreter = INTERPRETERS.get(Path(guest_path).suffix.lower())
     if interpreter is None and _looks_like_text(data):
         interpreter = ["/bin/sh"]
@@ -66,10 +73,22 @@ class SampleRunnerHook(Hook):
         host_path = Path(str(self.configuration["sample_path"]))
         data = host_path.read_bytes()
         name = guest_name(str(self.configuration.get("sample_name") or host_path.name))
-        guest_dir = str(self.configuration.get("guest_dir", "/tmp")).rstrip("/") or "/"
+        pe = identify_pe(data[:PE_HEAD_BYTES])
+        default_dir = windows_sample_dir() if pe is not None else "/tmp"
+        guest_dir = str(self.configuration.get("guest_dir", default_dir)).rstrip("/") or "/"
         guest_path = f"{guest_dir}/{name}"
         arguments = [str(a) for a in self.configuration.get("arguments", [])]
         argv = guest_argv(data, guest_path, arguments)
+        env = {str(k): str(v) for k, v in dict(self.configuration.get("env", {})).items()}
+        if pe is not None:
+            env = {**WINE_ENV, **env}
+            refused = pe.not_runnable_reason()
+            if refused is not None:
+                agent.put(data, guest_path, mode=0o755)
+                self.context.trigger(
+                    "sample_not_executed", reason=f"the sample was not started: {refused}"
+                )
+                return
         out = results_dir(self)
         self.outputs = {1: (out / "stdout.txt").open("wb"), 2: (out / "stderr.txt").open("wb")}
         agent.output_sinks.append(self._output)
@@ -81,7 +100,7 @@ class SampleRunnerHook(Hook):
             argv,
             cwd=guest_dir,
             user=str(self.configuration.get("user", "root")),
-            env={str(k): str(v) for k, v in dict(self.configuration.get("env", {})).items()},
+            env=env,
             protect=bool(self.configuration.get("protect_tracer", True)),
         )
         self.root_pid = reply.pid
@@ -155,6 +174,11 @@ def _explain(data: bytes, errno: int | None) -> str:
     if errno == ENOENT and data.startswith(b"#!"):
         interpreter = data[2:].split(b"\n", 1)[0].strip().split(b" ", 1)[0]
         return f" (its interpreter {interpreter.decode(errors='replace')[:200]} is missing)"
+    if errno == ENOENT and identify_pe(data[:PE_HEAD_BYTES]) is not None:
+        return (
+            " (this guest has no Wine: Windows programs run in the Wine guest, built with "
+            "`aasee image build --profile windows`)"
+        )
     if errno == ENOENT and data.startswith(b"\x7fELF"):
         return " (its program interpreter, the dynamic loader it names, is missing)"
     return ""

@@ -23,6 +23,7 @@ from aasee.arch import DEFAULT_ARCH
 from .modelbase import StrictModel
 from .signatures.models import AttackSummary, ScoreDetails, SignatureMatch, Verdict
 from .static.models import StaticAnalysis
+from .windows.model import WindowsEvidence
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -744,6 +745,8 @@ class Report(_Model):
     score: float | None = Field(default=None, ge=0, le=10)
     verdict: Verdict | None = None
     score_details: ScoreDetails | None = None
+    windows: WindowsEvidence | None = None
+    """A Windows (PE) sample run by Wine: Windows paths, image names, registry, limits."""
     errors: list[str] = Field(default_factory=list)
     paged: dict[str, ReportPart] = Field(default_factory=dict)
     """Lists cut short in report.json, by their path (``files.written``): absent when none."""
@@ -755,7 +758,7 @@ class Report(_Model):
         # ``evidence`` likewise: absent when no evidence section was built.
         data = handler(self)
         if isinstance(data, dict):
-            for optional in ("filesystem", "evidence"):
+            for optional in ("filesystem", "evidence", "windows"):
                 if data.get(optional) is None:
                     data.pop(optional, None)
         if isinstance(data, dict) and not data.get("paged", True):

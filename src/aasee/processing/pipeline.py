@@ -42,6 +42,7 @@ from .plugins.verdict import (
 )
 from .report import ReportBounds, bound_report, sample_info, write_bounded
 from .run_meta import SAMPLE_COPY, RunMeta, read_run_meta
+from .windows.plugin import WindowsPlugin
 
 __all__ = [
     "ARTEFACTS",
@@ -87,6 +88,7 @@ def all_plugins() -> list[Plugin]:
         DroppedPlugin(),
         DiskPlugin(),
         EvidencePlugin(),
+        WindowsPlugin(),
         SignaturesPlugin(),
         ScorePlugin(),
     ]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import posixpath
-from typing import Any, Literal
+from types import SimpleNamespace
+from typing import Any, Literal, cast
 
+from aasee.images.wine_prefix import HIVES, WINE_LOADER, WINE_PREFIX, windows_sample_dir
 from aasee.processing.models import (
     Analysis,
     Bind,
     Connection,
     DirectoryOpen,
+    DiskChange,
     DnsAnswer,
     DnsQuery,
     DnsRecord,
@@ -23,6 +26,7 @@ from aasee.processing.models import (
     FileLink,
     FileMkdir,
     FileRename,
+    FileSystemDiff,
     Flow,
     HttpRequest,
     Process,
@@ -43,11 +47,16 @@ from aasee.processing.static.models import (
     YaraMatch,
 )
 from aasee.processing.static.scripts import script_commands
+from aasee.processing.windows.model import WindowsEvidence, WindowsRegistryChange
+from aasee.processing.windows.plugin import WINE_WARNING, _disk_files, _files, _noise, _processes
+from aasee.processing.windows.registry import diff_hives, parse_hive
 
 SAMPLE = Sample(name="sample", size=4, md5="0" * 32, sha1="0" * 40, sha256="0" * 64)
 ROOT = "100@1.000000"
 WRITE = "O_WRONLY|O_CREAT|O_TRUNC"
 APPEND = "O_WRONLY|O_CREAT|O_APPEND"
+WINE64 = "/usr/lib/wine/wine64"
+PRELOADER = "/usr/lib/wine/wine64-preloader"
 
 
 class Builder:
@@ -68,6 +77,8 @@ class Builder:
                 execs=[ExecRecord(time=1.0, filename=image, argv=[image], argc=1)],
             )
         )
+        self.hives: dict[str, tuple[str, str]] | None = None
+        """Set by :meth:`wine`: registry hive file -> (text before the run, text after)."""
 
     def tick(self) -> float:
         self.time += 0.01
@@ -372,7 +383,78 @@ class Builder:
             DroppedFile(path=path, size=4, collected=4, pid=100, process=ROOT, static=static)
         )
 
+    # --- Windows samples run by Wine --------------------------------------------------
+    def wine(self, name: str = "sample.exe") -> None:
+        """The sample is a Windows program: the runner started ``wine <Downloads>/<name>``
+        (the root process), and :meth:`build` fills the report's ``windows`` section the way
+        the windows plugin does, from the processes, file operations, disk diff and hives."""
+        path = f"{windows_sample_dir()}/{name}"
+        self.exec_in(ROOT, WINE_LOADER, [WINE_LOADER, path])
+        self.exec_in(ROOT, PRELOADER, [PRELOADER, WINE64, path])
+        self.rename_process(ROOT, name[:15])  # Wine names the process after the program
+        self.hives = {}
+
+    def win_run(self, words: list[str], parent: str = ROOT) -> str:
+        """A Windows program ``parent`` started (CreateProcess): Wine forks twice and execs
+        its preloader with the caller's command line split into ``words`` (only the first
+        six fit in the trace's eight argv strings), then names the process after the
+        program it found (``cmd`` -> ``cmd.exe``)."""
+        middle = self.fork(parent)
+        key = self.run([PRELOADER, WINE64, *words], parent=middle, image=PRELOADER)
+        self.end(middle)
+        program = words[0].replace("\\", "/").rsplit("/", 1)[-1]
+        self.rename_process(key, (program if "." in program else f"{program}.exe")[:15])
+        return key
+
+    def hive(self, name: str, before: str, after: str) -> None:
+        """The Wine prefix's registry hive file ``name`` (``user.reg``...) before and after the
+        run, in Wine's text format (a header line is added)."""
+        assert self.hives is not None, "wine() first"
+        header = "WINE REGISTRY Version 2\n;; All keys relative to \\\\Machine\n\n"
+        self.hives[name] = (header + before, header + after)
+
+    def disk_change(
+        self,
+        path: str,
+        sha256: str | None,
+        change: Literal["created", "modified", "deleted"] = "created",
+    ) -> None:
+        """A file the host-side disk diff found changed (``sha256`` of its new content)."""
+        if self.report.filesystem is None:
+            self.report.filesystem = FileSystemDiff(method="test", complete=True)
+        self.report.filesystem.changes.append(
+            DiskChange(
+                path=path,
+                change=change,
+                type="file",
+                inode=1000 + self.next_pid,
+                size=4,
+                mode="0644",
+                uid=0,
+                gid=0,
+                sha256=sha256,
+                traced=True,
+            )
+        )
+
+    def _windows(self) -> WindowsEvidence:
+        assert self.hives is not None
+        evidence = WindowsEvidence(
+            prefix=WINE_PREFIX, warning=WINE_WARNING, registry_source="host-side disk diff"
+        )
+        evidence.processes = _processes(self.report.processes)
+        evidence.files = _files(self.report.files, WINE_PREFIX)
+        context = cast(Any, SimpleNamespace(filesystem=self.report.filesystem))
+        evidence.files += _disk_files(context, WINE_PREFIX, len(evidence.files))
+        for name, (before, after) in self.hives.items():
+            for found in diff_hives(parse_hive(before), parse_hive(after), HIVES[name]):
+                if not _noise(found.key, found.value):
+                    evidence.registry.append(WindowsRegistryChange(hive=name, **found.__dict__))
+        return evidence
+
     def build(self) -> Report:
+        if self.hives is not None:
+            self.report.windows = self._windows()
         return self.report
 
 

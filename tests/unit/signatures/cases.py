@@ -8,6 +8,8 @@ from collections.abc import Callable
 from .builder import APPEND, ROOT, Builder, elf, script, strings, yara
 from .cases_techniques import NEGATIVE as _TECHNIQUE_NEGATIVE
 from .cases_techniques import POSITIVE as _TECHNIQUE_POSITIVE
+from .cases_windows import NEGATIVE as _WINDOWS_NEGATIVE
+from .cases_windows import POSITIVE as _WINDOWS_POSITIVE
 
 Case = Callable[[Builder], None]
 
@@ -818,3 +820,7 @@ NEGATIVE: dict[str, Case] = {
 assert not set(POSITIVE) & set(_TECHNIQUE_POSITIVE), set(POSITIVE) & set(_TECHNIQUE_POSITIVE)
 POSITIVE.update(_TECHNIQUE_POSITIVE)
 NEGATIVE.update(_TECHNIQUE_NEGATIVE)
+# The Windows signatures (a PE sample run by Wine) likewise.
+assert not set(POSITIVE) & set(_WINDOWS_POSITIVE), set(POSITIVE) & set(_WINDOWS_POSITIVE)
+POSITIVE.update(_WINDOWS_POSITIVE)
+NEGATIVE.update(_WINDOWS_NEGATIVE)

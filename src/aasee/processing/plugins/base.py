@@ -35,6 +35,7 @@ from ..models import (
 )
 from ..signatures.models import AttackSummary, ScoreDetails, SignatureMatch, Verdict
 from ..static.models import StaticAnalysis
+from ..windows.model import WindowsEvidence
 
 __all__ = ["Plugin", "ProcessingContext"]
 
@@ -73,6 +74,7 @@ class ProcessingContext:
     score: float | None = None
     verdict: Verdict | None = None
     score_details: ScoreDetails | None = None
+    windows: WindowsEvidence | None = None
 
     @property
     def network(self) -> Network:
@@ -106,6 +108,7 @@ class ProcessingContext:
             score=self.score,
             verdict=self.verdict,
             score_details=self.score_details,
+            windows=self.windows,
             errors=self.errors,
         )
 
