@@ -51,3 +51,21 @@ def test_long_lists_are_kept_whole_beside_it(results: Path) -> None:
     assert written[: len(data["files"]["written"])] == data["files"]["written"]
     dropped = 20 * workers - 20_000  # past the behaviour model's limit of records per list
     assert data["analysis"]["trace"]["truncated"] == {"created": dropped, "written": dropped}
+
+
+def test_helper_processes_change_nothing(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A trace large enough for every helper process (the parse, the long lists' files, half
+    the rules) gives the reports it gives in one process."""
+    files = []
+    for single in (True, False):
+        out = tmp_path_factory.mktemp("helpers") / "results"
+        bench_results(out, 20)
+        with pytest.MonkeyPatch.context() as patch:
+            if single:
+                patch.setenv("AASEE_SINGLE_PROCESS", "1")
+            else:
+                patch.delenv("AASEE_SINGLE_PROCESS", raising=False)
+            process_directory(out)
+        names = ["report.json", "report.html", *(f"report/{p.name}" for p in out.glob("report/*"))]
+        files.append({name: (out / name).read_bytes() for name in sorted(names)})
+    assert files[0] == files[1]

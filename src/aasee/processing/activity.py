@@ -9,7 +9,7 @@ process was in when it made the call; socket addresses in the guest's byte order
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from aasee.arch.abi import FMODE_EXEC, SyscallAbi
 
@@ -31,7 +31,7 @@ from .models import (
     UdpSend,
     UnixSocket,
 )
-from .records import RecordStore
+from .records import RecordStore, merge
 from .sockaddr import decode_inet, decode_unix, ipv4_from_wire, port_from_wire
 from .state import PendingCall
 
@@ -50,11 +50,6 @@ _MAX_ERRNO = 4095
 _NAMES_CACHE = 1024
 
 
-def _errno_of(value: int) -> int | None:
-    """The errno a kernel return value encodes, or ``None`` for success."""
-    return -value if -_MAX_ERRNO <= value <= -1 else None
-
-
 def _as_s32(value: int) -> int:
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value >= 1 << 31 else value
@@ -64,18 +59,23 @@ def _perms(mode: int | None) -> str | None:
     return None if mode is None else f"{mode & 0o7777:04o}"
 
 
+_OK: Final = (True, None)
+_UNKNOWN: Final = (None, None)
+
+
 def outcome(call: PendingCall) -> tuple[bool | None, str | None]:
     """(ok, errno name) from the kretprobe result, else the syscall's; unknown is (None, None)."""
-    if call.ret is not None:
-        value = call.ret if call.event.event in _RET_IS_POINTER else _as_s32(call.ret)
-    elif call.sys_ret is not None:
-        value = call.sys_ret
+    value = call.ret
+    if value is not None:
+        if call.event.event not in _RET_IS_POINTER:
+            value = _as_s32(value)
     else:
-        return None, None
-    errno = _errno_of(value)
-    if errno is None:
-        return True, None
-    return False, call.abi.abi.errno_name(errno)
+        value = call.sys_ret
+        if value is None:
+            return _UNKNOWN
+    if not -_MAX_ERRNO <= value <= -1:
+        return _OK
+    return False, call.abi.abi.errno_name(-value)
 
 
 class ActivityRecorder:
@@ -93,9 +93,12 @@ class ActivityRecorder:
         self.store = store
         self._clock = clock
         self._byteorder: Literal["little", "big"] = byteorder
+        # The buckets open() records go to, by name (see RecordStore.bucket).
+        self._files = {name: store.bucket(name) for name in ("read", "written", "created")}
         # Open flags named and classified once per ABI and value: a trace repeats a handful.
         self._names: dict[tuple[str, int], str] = {}
         self._kinds: dict[tuple[str, int], tuple[str | None, bool]] = {}
+        self._opens: dict[tuple[str, str | None], tuple[int, str | None, bool]] = {}
 
     def _iso(self, ts: float) -> str | None:
         return None if self._clock is None else self._clock.iso(ts)
@@ -103,7 +106,7 @@ class ActivityRecorder:
     def record(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
         name = call.event.event
         if name == "open":
-            self._open(call, ok, error)
+            self.open_call(call, ok, error)
         elif name in ("connect", "bind", "bind6", "udpsend"):
             self._network(call, ok, error)
         elif name == "ptrace":
@@ -154,16 +157,25 @@ class ActivityRecorder:
             self._kinds[key] = kind
         return kind
 
-    def _open(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
+    def open_call(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
+        """:meth:`record` of an ``open`` call (the most frequent)."""
         abi = call.abi.abi
-        flags = call.event.get_int("flags") or 0
-        bucket, creates = self._open_kind(abi, flags)
+        event = call.event
+        # The flags as printed, read and classified once per ABI and text.
+        text = event.fields.get("flags")
+        found = self._opens.get((abi.name, text))
+        if found is None:
+            flags = event.get_int("flags") or 0
+            found = (flags, *self._open_kind(abi, flags))
+            if len(self._opens) >= _NAMES_CACHE:
+                self._opens.clear()
+            self._opens[(abi.name, text)] = found
+        flags, bucket, creates = found
         if bucket is None:
             return
         store = self.store
         path = call.paths[0]
         key = (path, call.proc.key)
-        # The records are only built when new and within the limit (see RecordStore.attempt).
         if bucket == "directories":
             store.attempt(
                 bucket,
@@ -173,28 +185,47 @@ class ActivityRecorder:
                 lambda: DirectoryOpen(path=path, **self._base(call, ok, error)),
             )
             return
-        store.attempt(
-            bucket,
-            key,
-            ok,
-            error,
-            lambda: FileAccess(
-                path=path, flags=self._flag_names(abi, flags), **self._base(call, ok, error)
-            ),
-        )
-        if ok and creates:
-            store.attempt(
-                "created",
-                key,
-                ok,
-                error,
-                lambda: FileCreate(
-                    path=path,
-                    mode=_perms(call.event.get_int("mode")),
-                    exclusive=bool(flags & abi.O_EXCL),
-                    **self._base(call, ok, error),
-                ),
+        # The records are only built when new and within the limit (as RecordStore.attempt).
+        records = self._files[bucket]
+        existing = records.get(key)
+        if existing is not None:
+            merge(existing, ok, error)
+        elif len(records) >= store.limit:
+            truncated = store.truncated
+            truncated[bucket] = truncated.get(bucket, 0) + 1
+        else:
+            ts = event.ts
+            records[key] = FileAccess(
+                path=path,
+                flags=self._flag_names(abi, flags),
+                pid=event.pid,
+                process=key[1],
+                time=ts,
+                time_utc=self._iso(ts),
+                ok=ok,
+                error=error,
             )
+        if ok and creates:
+            records = self._files["created"]
+            existing = records.get(key)
+            if existing is not None:
+                merge(existing, ok, error)
+            elif len(records) >= store.limit:
+                truncated = store.truncated
+                truncated["created"] = truncated.get("created", 0) + 1
+            else:
+                ts = event.ts
+                records[key] = FileCreate(
+                    path=path,
+                    mode=_perms(event.get_int("mode")),
+                    exclusive=bool(flags & abi.O_EXCL),
+                    pid=event.pid,
+                    process=key[1],
+                    time=ts,
+                    time_utc=self._iso(ts),
+                    ok=ok,
+                    error=error,
+                )
 
     def _file_op(self, call: PendingCall, ok: bool | None, error: str | None) -> None:
         event = call.event

@@ -14,6 +14,8 @@ an event object, through the common cases of the handlers written out in one loo
 each pid's process, cleared whenever the process and thread tables change, spares the lookup);
 the rest goes through the parser's and the handlers' general code, exactly as ``feed_all`` of
 the parsed events would (``tests/unit/processing/test_fast_paths.py`` checks it).
+:meth:`BehaviourBuilder.feed_batches` does the same with the records of a trace a second
+process parses (:mod:`.trace_worker`; ``tests/unit/processing/test_offload.py``).
 
 Events of the sample's own pid before its first ``sched_process_exec`` belong to the agent
 setting up the child (redirecting stdio, ``chdir``); they are dropped, except that the
@@ -67,18 +69,20 @@ from .models import (
 from .records import RecordStore
 from .state import UNREADABLE, FdEntry, PendingCall, ProcessState, TaskState
 from .trace_parser import (
+    FRACTION_MAX,
     NO_HEAD,
     SYS_ENTER,
     SYS_EXIT,
-    TS_MATCH,
     Head,
     Known,
     SysBody,
     SysRecord,
     TraceEvent,
     TraceParser,
+    TraceStats,
     sys_event,
 )
+from .trace_worker import OTHER, Batch, OffloadFailed, SysPair, event_head, record_of
 
 __all__ = ["UNREADABLE", "Behaviour", "BehaviourBuilder", "Limits", "build_behaviour"]
 
@@ -115,6 +119,7 @@ class Behaviour:
 MAX_FLOODS = 64
 """Flood records kept (the guard itself filters at most 48 tasks)."""
 _NO_ARGS: tuple[int, ...] = ()
+_BOUND_MAX = 4096
 _ARGS_CACHE = 4096
 _DUPFD = (linux.F_DUPFD, linux.F_DUPFD_CLOEXEC)
 
@@ -139,6 +144,7 @@ _CALL_EVENTS = frozenset(
     }
 )
 _RET_EVENTS = {"open_r": "open", "connect_r": "connect", "unlink_r": "unlink", "rename_r": "rename"}
+_DFD_PATH = frozenset({"open", "unlink", "rmdir", "mkdir", "fchmodat"})
 
 
 class BehaviourBuilder:
@@ -154,6 +160,7 @@ class BehaviourBuilder:
     ) -> None:
         self.root_pid = root_pid
         self.limits = limits or Limits()
+        self._calls_max = self.limits.calls_per_task
         self._clock = clock
         self.guest = guest_abi(guest) if isinstance(guest, str) else guest
         self._native = self.guest.native
@@ -176,13 +183,19 @@ class BehaviourBuilder:
         # whether an argv record follows the exec (arm, arm64) or none came.
         self._argv_due: dict[int, tuple[ProcessState, ExecRecord | None]] = {}
         self.pre_exec_dropped = 0
+        self.fed = False
+        """Whether a trace was fed (in part, at least) by :meth:`feed_lines` or
+        :meth:`feed_batches`."""
+        self.trace_sha256: str | None = None
+        """The SHA-256 of the trace :meth:`feed_batches` fed (the other process read it)."""
         self.errors: list[str] = []
         self.floods: list[TraceFlood] = []
         # The arguments of raw syscalls the model reads, by their text (they repeat).
         self._args: dict[str, tuple[int, ...]] = {}
-        # The process of each pid with its tgid as printed, as _proc_of found it: valid until
-        # the next change of the pid, thread and process tables (each clears it).
-        self._bound: dict[int, tuple[int | None, ProcessState]] = {}
+        # The process of each record header (its pid and tgid as printed), as _proc_of found
+        # it: valid until the next change of the pid, thread and process tables (each clears
+        # it).
+        self._bound: dict[bytes | int, ProcessState] = {}
         self._handlers: dict[str, Callable[[TraceEvent], None]] = {
             "sys_enter": self._sys_enter,
             "sys_exit": self._sys_exit,
@@ -382,6 +395,7 @@ class BehaviourBuilder:
         from the line to the state, without an event object, through the common cases of
         :meth:`_enter`, :meth:`_leave` and :meth:`_ret` written out in the loop.
         """
+        self.fed = True
         parser = parser or TraceParser()
         lines = iter(lines)
         if not self._armed:
@@ -414,51 +428,55 @@ class BehaviourBuilder:
             handler(record)
 
     def _feed_armed(self, lines: Iterator[bytes], parser: TraceParser) -> None:
-        # Each line: cut, look its header and tail up, check the timestamp (see the parser's
-        # fast path), then the state change in the common case; any other case goes through
-        # the parser's and the handlers' general code.
-        heads, tails, ts_ok = parser.heads, parser.tails, TS_MATCH
-        fast = parser.fast
-        free = parser.pending is None
+        # Each line: cut, look its stamp and tail up, check the fraction of its timestamp (see
+        # the parser's fast path), then the state change in the common case; any other case
+        # goes through the parser's and the handlers' general code. While a record waits for
+        # its continuation (a string with a line break), lines go to the parser one by one.
+        heads, tails = parser.heads, parser.tails
         by_event = parser.stats.by_event
         tasks, argv_due, bound = self._tasks, self._argv_due, self._bound
         handlers = self._handlers
         native = self._native
+        raw_seen = self._raw
         count = enters = exits = others = 0
+        record: TraceEvent | SysRecord | None
         try:
-            for raw in lines:
-                count += 1
-                if fast and free:
-                    e = raw.find(b": ", 16)
-                    if e > 0:
-                        s = raw.rfind(b" ", 0, e) + 1
-                        key = raw[:s]
-                        head = heads.get(key)
+            while True:
+                if parser.fast and parser.pending is None:
+                    for raw in lines:
+                        count += 1
+                        stamp, cut, tail = raw.partition(b": ")
+                        stamp, _, fraction = stamp.rpartition(b".")
+                        head = heads.get(stamp)
                         if head is None:
-                            head = parser.head_of(key)
-                        if head is not NO_HEAD and ts_ok(raw, s, e) is not None:
-                            body = tails.get(raw[e:])
+                            head = parser.head_of(stamp)
+                        if (
+                            head is NO_HEAD
+                            or not fraction.isdigit()
+                            or len(fraction) > FRACTION_MAX
+                        ):
+                            record = parser.line(raw)
+                        else:
+                            body = tails.get(tail)
                             if type(body) is tuple:
                                 pid = head[1]
                                 task = tasks.get(pid)
-                                if task is None or task.calls or argv_due or not self._raw:
+                                if task is None or task.calls or argv_due or not raw_seen:
                                     if body[0] == SYS_ENTER:
                                         enters += 1
-                                        self._enter(head, raw[s:e], body)
+                                        self._enter(head, head[4] + fraction, body)
                                     else:
                                         exits += 1
-                                        self._leave(head, raw[s:e], body)
+                                        self._leave(head, head[4] + fraction, body)
+                                    raw_seen = True
                                     continue
                                 nr = body[1]
                                 if body[0] == SYS_ENTER:
                                     enters += 1
-                                    # The process of this pid, valid until the tables change.
-                                    known_proc = bound.get(pid)
-                                    if known_proc is not None and known_proc[0] == head[2]:
-                                        proc = known_proc[1]
-                                    else:
-                                        proc = self._proc_of(pid, head[2], raw[s:e], head[0])
-                                        bound[pid] = (head[2], proc)
+                                    # The process of this header, valid until the tables change.
+                                    proc = bound.get(stamp)
+                                    if proc is None:
+                                        proc = self._bind(stamp, head, head[4] + fraction)
                                     task.argv = None
                                     abi = proc.abi
                                     task.nr = nr
@@ -475,12 +493,9 @@ class BehaviourBuilder:
                                     abi = task.abi or native
                                     ret: int = body[2]  # type: ignore[assignment]
                                     if nr in abi.effects and ret >= 0:
-                                        known_proc = bound.get(pid)
-                                        if known_proc is not None and known_proc[0] == head[2]:
-                                            proc = known_proc[1]
-                                        else:
-                                            proc = self._proc_of(pid, head[2], raw[s:e], head[0])
-                                            bound[pid] = (head[2], proc)
+                                        proc = bound.get(stamp)
+                                        if proc is None:
+                                            proc = self._bind(stamp, head, head[4] + fraction)
                                         self._syscall_effects(proc, task, abi, nr, ret)
                                 task.nr = None
                                 task.args = _NO_ARGS
@@ -492,7 +507,7 @@ class BehaviourBuilder:
                                 if known.ret is None:
                                     handler = handlers.get(known.name)
                                     if handler is not None:
-                                        handler(known.event(head, float(raw[s:e])))
+                                        handler(known.event(head, float(head[4] + fraction)))
                                     continue
                                 task = tasks.get(head[1])
                                 if task is None or not task.calls:
@@ -501,23 +516,225 @@ class BehaviourBuilder:
                                 for call in reversed(task.calls):
                                     if call.event.event == kind and call.ret is None:
                                         call.ret = known.ret
-                                        if not self._raw:
+                                        if not raw_seen:
                                             task.calls.remove(call)
                                             self._finish_call(call)
                                         break
                                 continue
-                            record = parser.uncached(raw, e, s, head)
-                            free = parser.pending is None
-                            if record is not None:
-                                self._record(record)
-                            continue
-                record = parser.line(raw)
-                free = parser.pending is None
-                if record is not None:
-                    self._record(record)
+                            if cut:
+                                record = parser.fresh(raw, tail, head[4] + fraction, head)
+                            else:
+                                record = parser.line(raw)
+                        if type(record) is TraceEvent:
+                            handler = handlers.get(record.event)
+                            if handler is not None:
+                                handler(record)
+                        elif record is not None:
+                            self._record(record)
+                            raw_seen = self._raw
+                        if parser.pending is not None:
+                            break
+                    else:
+                        break
+                else:
+                    for raw in lines:
+                        count += 1
+                        record = parser.line(raw)
+                        if record is not None:
+                            self._record(record)
+                            raw_seen = self._raw
+                        if parser.fast and parser.pending is None:
+                            break
+                    else:
+                        break
             parser.end()
         finally:
             parser.count(count, enters, exits, others)
+
+    def feed_batches(self, batches: Iterable[Batch], parser: TraceParser) -> None:
+        """Feed the records of ``batches`` (a trace parsed elsewhere, see
+        :mod:`.trace_worker`) in order, and give ``parser`` the stats of that parse.
+
+        The same as :meth:`feed_lines` over the trace's lines: the state changes of records
+        made of a header and a body the parse had seen before are those of the loop there,
+        written out again here; the other records go through :meth:`_record`. While a batch
+        is fed, ``parser`` has the stats of the parse up to the end of the batch.
+        """
+        self.fed = True
+        heads: list[Head] = []
+        bodies: list[SysBody | Known | SysPair] = []
+        known: Known
+        tasks, argv_due, bound = self._tasks, self._argv_due, self._bound
+        handlers = self._handlers
+        native = self._native
+        raw_seen = self._raw
+        armed = self._armed
+        bound.clear()
+        for batch in batches:
+            stats = dict(batch.stats)
+            stats["by_event"] = dict(stats["by_event"])
+            parser.stats = TraceStats(**stats)
+            if batch.reset:
+                heads.clear()
+                bodies.clear()
+                bound.clear()
+            heads.extend(batch.heads)
+            bodies.extend(batch.bodies)
+            others = iter(batch.others)
+            for hid, bid, ts in zip(batch.head_ids, batch.body_ids, batch.stamps, strict=True):
+                if hid == OTHER:
+                    other = next(others)
+                    if len(other) == 10:
+                        # A probe event with its return probe's record (the next line).
+                        event = TraceEvent(*other[:9])
+                        known = bodies[other[9]]  # type: ignore[assignment]
+                        if not armed:
+                            self._record(event)
+                            self._record(known.event(event_head(event), event.ts))
+                            raw_seen, armed = self._raw, self._armed
+                            continue
+                        handler = handlers.get(event.event)
+                        if handler is not None:
+                            handler(event)
+                        self._returned(event.pid, known, raw_seen)
+                    elif armed and len(other) > 3:
+                        event = TraceEvent(*other)
+                        handler = handlers.get(event.event)
+                        if handler is not None:
+                            handler(event)
+                    else:
+                        self._record(record_of(other))
+                        raw_seen, armed = self._raw, self._armed
+                    continue
+                head = heads[hid]
+                body = bodies[bid]
+                if not armed:
+                    if type(body) is tuple:
+                        self._record((head, ts, body))
+                    elif type(body) is SysPair:
+                        self._record((head, ts, body.enter))
+                        self._record((head, ts, body.exit))
+                    else:
+                        self._record(body.event(head, ts))  # type: ignore[union-attr]
+                    raw_seen, armed = self._raw, self._armed
+                    continue
+                if type(body) is tuple:
+                    pid = head[1]
+                    task = tasks.get(pid)
+                    if task is None or argv_due or not raw_seen:
+                        if body[0] == SYS_ENTER:
+                            self._enter(head, ts, body)
+                        else:
+                            self._leave(head, ts, body)
+                        raw_seen = True
+                        continue
+                    nr = body[1]
+                    if body[0] == SYS_ENTER:
+                        if task.calls:
+                            # The previous syscall's exit was lost (or it never returns).
+                            self._settle(task)
+                        proc = bound.get(hid)
+                        if proc is None:
+                            proc = self._bind(hid, head, ts)
+                        task.argv = None
+                        abi = proc.abi
+                        task.nr = nr
+                        task.abi = abi
+                        if nr in abi.args_needed:
+                            task.args = self._args_of(body[2])  # type: ignore[arg-type]
+                        else:
+                            task.args = _NO_ARGS
+                        counts = proc.syscalls
+                        counts[nr] = counts.get(nr, 0) + 1
+                        continue
+                    if nr == task.nr:
+                        abi = task.abi or native
+                        ret: int = body[2]  # type: ignore[assignment]
+                        if nr in abi.effects and ret >= 0:
+                            proc = bound.get(hid)
+                            if proc is None:
+                                proc = self._bind(hid, head, ts)
+                            self._syscall_effects(proc, task, abi, nr, ret)
+                        for call in task.calls:
+                            call.sys_ret = ret
+                    if task.calls:
+                        self._settle(task)
+                    task.nr = None
+                    task.args = _NO_ARGS
+                    continue
+                if type(body) is SysPair:
+                    # An entry and its exit on the next line: the two steps above in turn.
+                    enter, leave = body.enter, body.exit
+                    pid = head[1]
+                    task = tasks.get(pid)
+                    if task is None or argv_due or not raw_seen:
+                        self._enter(head, ts, enter)
+                        self._leave(head, ts, leave)
+                        raw_seen = True
+                        continue
+                    if task.calls:
+                        self._settle(task)
+                    proc = bound.get(hid)
+                    if proc is None:
+                        proc = self._bind(hid, head, ts)
+                    nr = enter[1]
+                    task.argv = None
+                    abi = proc.abi
+                    task.nr = nr
+                    task.abi = abi
+                    if nr in abi.args_needed:
+                        task.args = self._args_of(enter[2])  # type: ignore[arg-type]
+                    else:
+                        task.args = _NO_ARGS
+                    counts = proc.syscalls
+                    counts[nr] = counts.get(nr, 0) + 1
+                    ret = leave[2]  # type: ignore[assignment]
+                    if nr in abi.effects and ret >= 0:
+                        self._syscall_effects(proc, task, abi, nr, ret)
+                    for call in task.calls:
+                        call.sys_ret = ret
+                    if task.calls:
+                        self._settle(task)
+                    task.nr = None
+                    task.args = _NO_ARGS
+                    continue
+                known = body  # type: ignore[assignment]
+                if known.ret is None:
+                    handler = handlers.get(known.name)
+                    if handler is not None:
+                        handler(known.event(head, ts))
+                    continue
+                self._returned(head[1], known, raw_seen)
+            if batch.last:
+                bound.clear()
+                self.trace_sha256 = batch.sha256
+                return
+        raise OffloadFailed("the batches ended without the parser's stats")
+
+    def _returned(self, pid: int, known: Known, raw_seen: bool) -> None:
+        """A return probe's record (``ret`` known) in the armed model: :meth:`_ret`."""
+        task = self._tasks.get(pid)
+        if task is None or not task.calls:
+            return
+        kind = _RET_EVENTS[known.name]
+        for call in reversed(task.calls):
+            if call.event.event == kind and call.ret is None:
+                call.ret = known.ret
+                if not raw_seen:
+                    task.calls.remove(call)
+                    self._finish_call(call)
+                return
+
+    def _bind(self, stamp: bytes | int, head: Head, ts: bytes | float) -> ProcessState:
+        """The process of a record header (``stamp``: its text with its seconds, or its id in
+        :meth:`feed_batches`), remembered until the tables change (a bounded number of
+        headers)."""
+        proc = self._proc_of(head[1], head[2], ts, head[0])
+        bound = self._bound
+        if len(bound) >= _BOUND_MAX:
+            bound.clear()
+        bound[stamp] = proc
+        return proc
 
     def _pre_exec(self, event: TraceEvent) -> None:
         root = self.root_pid
@@ -572,7 +789,7 @@ class BehaviourBuilder:
         nr = event.fields["nr"] or "0"
         args = event.fields.get("args") or ""
         self._enter(
-            (event.comm, event.pid, event.tgid, event.cpu),
+            (event.comm, event.pid, event.tgid, event.cpu, b""),
             event.ts,
             (SYS_ENTER, int(nr), args, nr, args),
         )
@@ -581,7 +798,7 @@ class BehaviourBuilder:
         nr = event.fields["nr"] or "0"
         ret = event.fields["ret"] or "0"
         self._leave(
-            (event.comm, event.pid, event.tgid, event.cpu),
+            (event.comm, event.pid, event.tgid, event.cpu, b""),
             event.ts,
             (SYS_EXIT, int(nr), int(ret), nr, ret),
         )
@@ -838,27 +1055,47 @@ class BehaviourBuilder:
 
     # --- probe events and their results ------------------------------------------------
     def _call(self, event: TraceEvent) -> None:
+        pid = event.pid
         if self._argv_due:
-            self._argv_due.pop(event.pid, None)
-        proc = self._proc(event)
-        task = self._task(event.pid)
-        if not self._raw and task.calls:
+            self._argv_due.pop(pid, None)
+        proc = self._proc_of(pid, event.tgid, event.ts, event.comm)
+        task = self._tasks.get(pid)
+        if task is None:
+            task = self._tasks[pid] = TaskState()
+        elif task.calls and not self._raw:
             # Without the raw syscall stream nothing else marks the end of a call.
             self._settle(task)
-        if len(task.calls) >= self.limits.calls_per_task:
-            self._finish_call(task.calls.pop(0))
+        calls = task.calls
+        if len(calls) >= self._calls_max:
+            self._finish_call(calls.pop(0))
         socket_fd = None
-        abi = task.abi or proc.abi
-        if task.nr in abi.connect_bind and task.args:
+        abi = proc.abi
+        if task.nr in (task.abi or abi).connect_bind and task.args:
             socket_fd = task.args[0]
-        task.calls.append(PendingCall(event, proc, proc.abi, self._paths(event, proc), socket_fd))
+        fields = event.fields
+        path = fields.get("path")
+        if (
+            event.event in _DFD_PATH
+            and fields.get("dfd") == "-100"
+            and path is not None
+            and path.startswith("/")
+            and not ("//" in path or "/." in path or path.endswith("/"))
+        ):
+            # The usual call: an absolute path, normal already (as _resolve finds it).
+            paths: tuple[str, ...] = (path,)
+        else:
+            paths = self._paths(event, proc)
+        calls.append(PendingCall(event, proc, abi, paths, socket_fd))
 
     def _paths(self, event: TraceEvent, proc: ProcessState) -> tuple[str, ...]:
         # Resolved now: the cwd and descriptors in force when the call was made.
         name = event.event
         get_int, get_str = event.get_int, event.get_str
-        if name in ("open", "unlink", "rmdir", "mkdir", "fchmodat"):
-            return (self._resolve(proc, get_int("dfd"), get_str("path")),)
+        if name in _DFD_PATH:
+            dfd = event.fields.get("dfd")
+            # The usual dfd, read as get_int reads it.
+            at = linux.AT_FDCWD if dfd == "-100" else get_int("dfd")
+            return (self._resolve(proc, at, get_str("path")),)
         if name in ("chmod", "chdir"):
             return (self._resolve(proc, linux.AT_FDCWD, get_str("path")),)
         if name in ("rename", "link"):
@@ -897,11 +1134,13 @@ class BehaviourBuilder:
 
     def _finish_call(self, call: PendingCall) -> None:
         ok, error = outcome(call)
-        if call.event.event == "chdir":
-            if ok is not False:
-                call.proc.cwd = call.paths[0]
-        else:
+        name = call.event.event
+        if name == "open":
+            self._recorder.open_call(call, ok, error)
+        elif name != "chdir":
             self._recorder.record(call, ok, error)
+        elif ok is not False:
+            call.proc.cwd = call.paths[0]
 
     # --- result ------------------------------------------------------------------------
     def finish(self) -> Behaviour:
@@ -915,6 +1154,7 @@ class BehaviourBuilder:
         processes = [self._process(proc) for proc in self._nodes.values()]
         syscalls = Syscalls(ptrace=self.store.items("ptrace", PtraceCall))
         abis = self.guest.abis
+        all_counts, per_process, total = syscalls.counts, syscalls.per_process, 0
         for proc in self._nodes.values():
             named: dict[str, int] = {}
             for abi_name, counts in proc.syscalls_by_abi.items():
@@ -922,10 +1162,12 @@ class BehaviourBuilder:
                 for nr, n in counts.items():
                     name = syscall_name(nr)
                     named[name] = named.get(name, 0) + n
-                    syscalls.counts[name] = syscalls.counts.get(name, 0) + n
-                    syscalls.total += n
+                    all_counts[name] = all_counts.get(name, 0) + n
+                    total += n
             if named:
-                syscalls.per_process[proc.key] = named
+                per_process[proc.key] = named
+        if total:
+            syscalls.total = total
         return Behaviour(
             processes=processes,
             process_tree=self._tree(),

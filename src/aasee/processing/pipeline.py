@@ -9,6 +9,12 @@ bounded (the start of each long list a plugin declares ``paged``, the whole of i
 slot is released, and again on stored artefacts (``aasee reprocess DIR``) with the same
 result. A plugin whose artefacts are missing is skipped; one that fails costs its own
 sections, recorded in ``errors``, never the report.
+
+A large run takes both cores (:mod:`.forking`): a forked child parses the trace while the
+behaviour model reads its records (:mod:`.trace_worker`), another writes the files of the long
+lists while the last plugins run, another runs half the signature rules, and a thread hashes
+the trace for the evidence listing; each gives what the same work gives in one process
+(``AASEE_SINGLE_PROCESS=1`` keeps it all in one), and if one fails the work is done here.
 """
 
 from __future__ import annotations
@@ -17,22 +23,26 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from aasee.arch import UnknownArchitecture, get_profile
 from aasee.images.store import aasee_home
 
 from .behaviour import Limits
 from .disk_diff import DISK_DIFF
+from .forking import Forked, OffloadFailed, can_fork, start_forked
 from .html import write_html
 from .models import AnalysisMeta, Report, Sample
 from .plugins.base import Plugin, ProcessingContext
 from .plugins.core import BehaviourPlugin, CapturePlugin, ClockPlugin, FakenetPlugin, OutputPlugin
 from .plugins.disk import DiskPlugin
-from .plugins.evidence import MEMORY_MANIFEST, SCREENSHOTS_MANIFEST, EvidencePlugin
+from .plugins.evidence import MEMORY_MANIFEST, SCREENSHOTS_MANIFEST, EvidencePlugin, file_sha256
 from .plugins.verdict import (
     DROPPED_MANIFEST,
     DroppedPlugin,
@@ -40,8 +50,18 @@ from .plugins.verdict import (
     SignaturesPlugin,
     StaticPlugin,
 )
-from .report import ReportBounds, bound_report, sample_info, write_bounded
+from .report import (
+    Cut,
+    ReportBounds,
+    bound_report,
+    cut_report,
+    list_cuts,
+    sample_info,
+    write_bounded,
+    write_parts,
+)
 from .run_meta import SAMPLE_COPY, RunMeta, read_run_meta
+from .trace_worker import worth_offloading
 from .windows.plugin import WindowsPlugin
 
 __all__ = [
@@ -239,14 +259,106 @@ def paged_paths(plugins: Iterable[Plugin]) -> list[str]:
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while a report is built: it allocates millions of
-    objects (none of them in cycles) and each collection would walk them all again."""
+    objects (none of them in cycles) and each collection would walk them all again.
+
+    When it is over, what the build left alive (the report, the model it came from) is moved
+    out of the collector's way (:func:`gc.freeze`): collection re-enabled with all of it in
+    the youngest generation would walk it all at the next allocation (a tenth of a second for
+    a 100 MB trace). Frozen objects are freed by reference counting as usual; the next build
+    puts back (:func:`gc.unfreeze`) whatever is still alive, where later collections see it
+    again, so that garbage in cycles is held for one build at most."""
     enabled = gc.isenabled()
     gc.disable()
+    gc.unfreeze()
     try:
         yield
     finally:
+        gc.freeze()
         if enabled:
             gc.enable()
+
+
+_PREHASHED = ("trace.log", "network.pcap")
+"""Artefacts whose SHA-256 (for the evidence plugin's listing) is computed in a thread while
+the other plugins run (hashing releases the interpreter lock, so it takes another core): a
+trace a second process parses is hashed by that process instead (see the behaviour plugin)."""
+
+
+def _prehash(pool: ThreadPoolExecutor, context: ProcessingContext) -> None:
+    for name in _PREHASHED:
+        path = context.artefacts.get(name)
+        if path is not None and not (name == "trace.log" and worth_offloading(path)):
+            context.digests[name] = pool.submit(file_sha256, path)
+
+
+class _Cutting:
+    """The files of a report's long lists, made by a forked child (see :mod:`.forking`) while
+    the last plugins run, when the report is large; else (or if the child fails) by
+    :meth:`finish`, here. Either way the same files and the same report.json."""
+
+    MIN_RECORDS = 20_000
+    """Entries in the long lists from which the child is worth it."""
+
+    def __init__(
+        self,
+        paths: list[str],
+        bounds: ReportBounds | None,
+        child: Forked[dict[str, Cut]] | None,
+    ) -> None:
+        self.paths = paths
+        self.bounds = bounds
+        self.child = child
+
+    @classmethod
+    def start(
+        cls, report: Report, paths: list[str], bounds: ReportBounds | None, out_dir: Path
+    ) -> _Cutting:
+        child = None
+        if can_fork() and _entries(report, paths) >= cls.MIN_RECORDS:
+
+            def cut() -> dict[str, Cut]:
+                cuts, parts = list_cuts(report, paths, bounds)
+                write_parts(parts, out_dir)
+                return cuts
+
+            try:
+                child = start_forked(cut)
+            except OffloadFailed:
+                child = None
+        return cls(paths, bounds, child)
+
+    def close(self) -> None:
+        """Forget the child (killed if it has not answered)."""
+        if self.child is not None:
+            self.child.close()
+            self.child = None
+
+    def finish(self, report: Report) -> tuple[Report, Mapping[str, bytes | None]]:
+        """The bounded report and its parts (None: the file is written already)."""
+        if self.child is not None:
+            try:
+                cuts = self.child.result()
+            except OffloadFailed as exc:
+                logger.info("report parts made in-process: %s", exc)
+            else:
+                return cut_report(report, cuts, self.bounds), dict.fromkeys(cuts)
+        return bound_report(report, self.paths, self.bounds)
+
+
+def _entries(report: Report, paths: Iterable[str]) -> int:
+    """Entries in the lists at ``paths`` (``section.*``: every list of the section)."""
+    total = 0
+    for path in paths:
+        value: Any = report
+        for key in path.split("."):
+            if key == "*" and isinstance(value, BaseModel):
+                value = [getattr(value, name) for name in type(value).model_fields]
+            else:
+                value = getattr(value, key, None)
+        for item in value if path.endswith(".*") and isinstance(value, list) else [value]:
+            if isinstance(item, (list, dict)):
+                total += len(item)
+    return total
 
 
 def process_directory(
@@ -268,11 +380,23 @@ def process_directory(
         if user_rules is None:
             user_rules = default_user_rules()
         context = context_for_directory(out_dir, meta, user_rules=user_rules, limits=limits)
-        plugins = all_plugins()
-        seconds = run_plugins(context, plugins)
+        plugins = order_plugins(all_plugins())
+        paths = paged_paths(plugins)
+        # The long lists are final once the plugins making them have run (the others only
+        # read them): their files are made from then on, beside the plugins still to run.
+        last = max((i for i, plugin in enumerate(plugins) if plugin.paged), default=-1)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aasee-hash") as pool:
+            _prehash(pool, context)
+            seconds = run_plugins(context, plugins[: last + 1])
+            cutting = _Cutting.start(context.report(), paths, bounds, out_dir)
+            try:
+                seconds.update(run_plugins(context, plugins[last + 1 :]))
+            except BaseException:
+                cutting.close()
+                raise
         report = context.report()
         start = time.perf_counter()
-        bounded, parts = bound_report(report, paged_paths(plugins), bounds)
+        bounded, parts = cutting.finish(report)
         # The whole report knows where its long lists are kept (the HTML report links them).
         report.paged = bounded.paged
         seconds["bound"] = round(time.perf_counter() - start, 4)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["RecordStore"]
+__all__ = ["RecordStore", "merge"]
 
 
 class _Counted(Protocol):
@@ -20,6 +20,23 @@ class _Counted(Protocol):
 
 _R = TypeVar("_R", bound=_Counted)
 _T = TypeVar("_T")
+
+
+class _Attempted(Protocol):
+    count: int
+    ok: bool | None
+    error: str | None
+
+
+def merge(existing: _Attempted, ok: bool | None, error: str | None) -> None:
+    """One more attempt of a recorded action: ``ok`` if any succeeded, the first error kept."""
+    existing.count += 1
+    if ok is True or existing.ok is True:
+        existing.ok = True
+    elif ok is False or existing.ok is False:
+        existing.ok = False
+    if existing.error is None and error is not None:
+        existing.error = error
 
 
 class RecordStore:
@@ -63,17 +80,20 @@ class RecordStore:
         existing = store.get(key)
         if existing is None:
             if len(store) >= self.limit:
-                self.drop(bucket)
+                truncated = self.truncated
+                truncated[bucket] = truncated.get(bucket, 0) + 1
             else:
                 store[key] = make()
             return
-        existing.count += 1
-        if ok is True or existing.ok is True:
-            existing.ok = True
-        elif ok is False or existing.ok is False:
-            existing.ok = False
-        if existing.error is None and error is not None:
-            existing.error = error
+        merge(existing, ok, error)
+
+    def bucket(self, bucket: str) -> dict[tuple[object, ...], Any]:
+        """The records of ``bucket`` by key, for a caller doing what :meth:`attempt` does
+        (:func:`merge` into an existing one, :meth:`drop` past :attr:`limit`)."""
+        store = self._buckets.get(bucket)
+        if store is None:
+            store = self._buckets[bucket] = {}
+        return store
 
     def endpoint(
         self, bucket: str, key: tuple[object, ...], result: str | None, make: Callable[[], _R]

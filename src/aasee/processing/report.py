@@ -48,7 +48,9 @@ __all__ = [
     "ReportValidationError",
     "bound_report",
     "build_report",
+    "cut_report",
     "full_report",
+    "list_cuts",
     "load_schema",
     "part_path",
     "read_part",
@@ -57,6 +59,7 @@ __all__ = [
     "sample_info",
     "validate_report",
     "write_bounded",
+    "write_parts",
     "write_report",
     "write_report_files",
 ]
@@ -350,21 +353,53 @@ def bound_report(
     """The report with its lists at ``paths`` (``files.written``, ``files.*``) cut to
     ``bounds`` and a :attr:`Report.paged` entry for each list cut; and the text of the file
     holding the whole of each (JSON Lines, by list path). ``report`` is left as it was."""
+    cuts, parts = list_cuts(report, paths, bounds)
+    return cut_report(report, cuts, bounds), parts
+
+
+Cut = tuple[int, int, int, int]
+"""How one long list is cut: (entries in all, entries shown (tree nodes for a tree), entries
+of its top level shown, bytes of its file)."""
+
+
+def list_cuts(
+    report: Report, paths: Iterable[str], bounds: ReportBounds | None = None
+) -> tuple[dict[str, Cut], dict[str, bytes]]:
+    """How each list at ``paths`` too long for ``bounds`` is cut, and the text of its file
+    (see :func:`bound_report`, which applies them with :func:`cut_report`)."""
     bounds = bounds or ReportBounds()
-    bounded = report.model_copy(update={"paged": dict(report.paged)})
+    cuts: dict[str, Cut] = {}
     parts: dict[str, bytes] = {}
     for path in _expand(report, paths):
-        keys = path.split(".")
-        result = _bound_one(_get(report, keys), path, bounds)
+        result = _bound_one(_get(report, path.split(".")), path, bounds)
         if result is None:
             continue
         shown, total, count, text = result
-        bounded = cast(Report, _with(bounded, keys, shown))
+        cuts[path] = (total, count, len(shown), len(text))
         parts[path] = text
-        bounded.paged[path] = ReportPart(
-            path=part_path(path), total=total, shown=count, bytes=len(text)
-        )
-    return bounded, parts
+    return cuts, parts
+
+
+def cut_report(
+    report: Report, cuts: Mapping[str, Cut], bounds: ReportBounds | None = None
+) -> Report:
+    """``report`` with the lists ``cuts`` names cut as it says, each with its
+    :attr:`Report.paged` entry (``report`` is left as it was)."""
+    bounds = bounds or ReportBounds()
+    bounded = report.model_copy(update={"paged": dict(report.paged)})
+    for path, (total, count, top, size) in cuts.items():
+        keys = path.split(".")
+        value = _get(report, keys)
+        shown: Any
+        if path in _TREES and isinstance(value, list):
+            shown, _ = _prune(value, [bounds.items, bounds.bytes])
+        elif isinstance(value, dict):
+            shown = dict(list(value.items())[:top])
+        else:
+            shown = value[:top]
+        bounded = cast(Report, _with(bounded, keys, shown))
+        bounded.paged[path] = ReportPart(path=part_path(path), total=total, shown=count, bytes=size)
+    return bounded
 
 
 def write_report_files(
@@ -380,24 +415,32 @@ def write_report_files(
 
 
 def write_bounded(
-    bounded: Report, parts: Mapping[str, bytes], out_dir: str | os.PathLike[str]
+    bounded: Report, parts: Mapping[str, bytes | None], out_dir: str | os.PathLike[str]
 ) -> dict[str, Any]:
     """Validate and write what :func:`bound_report` made: the files first, then report.json
-    (a reader never finds a report naming a file not there yet)."""
+    (a reader never finds a report naming a file not there yet). A part given as None was
+    written already (:func:`write_parts`); files of lists not in ``parts`` are removed."""
     folder = Path(out_dir)
     data = report_dict(bounded)
     validate_report(data)
+    write_parts({name: text for name, text in parts.items() if text is not None}, folder)
     parts_dir = folder / PARTS_DIR
-    if parts:
-        parts_dir.mkdir(exist_ok=True)
-        for name, text in parts.items():
-            write_atomic(parts_dir / f"{name}.jsonl", text)
     if parts_dir.is_dir() and not parts_dir.is_symlink():
         for stale in parts_dir.glob("*.jsonl"):
             if stale.name[: -len(".jsonl")] not in parts:
                 stale.unlink()
     write_atomic(folder / "report.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return data
+
+
+def write_parts(parts: Mapping[str, bytes], out_dir: str | os.PathLike[str]) -> None:
+    """Write the files of the long lists (``report/<list>.jsonl``)."""
+    if not parts:
+        return
+    parts_dir = Path(out_dir) / PARTS_DIR
+    parts_dir.mkdir(exist_ok=True)
+    for name, text in parts.items():
+        write_atomic(parts_dir / f"{name}.jsonl", text)
 
 
 def read_part(out_dir: str | os.PathLike[str], name: str) -> list[Any]:

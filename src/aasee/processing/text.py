@@ -37,7 +37,9 @@ def _escape_surrogate(ch: str) -> str:
 
 def printable(text: str, limit: int = 200) -> str:
     """Text fit for one terminal line: control characters escaped, length bounded."""
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", clean_text(text))
+    # Printable ASCII (most text) holds no surrogate and no control character.
+    if not (text.isascii() and text.isprintable()):
+        text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", clean_text(text))
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text

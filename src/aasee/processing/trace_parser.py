@@ -21,10 +21,14 @@ another syscall ABI (``argv__i386``, ``chmod__i386`` on the x86-64 guest). Its f
 event's; the suffix is kept on the record as :attr:`TraceEvent.variant`.
 
 Most of a trace is the same few header and event texts with a new timestamp each time: a
-valid header (comm to flags) and a recurring event text are parsed once and remembered
-(bounded), each line then costs two searches, two lookups and a timestamp check. Whatever
-the remembered parts do not cover goes through the general per-line code, with the same
-result (``tests/unit/processing/test_fast_paths.py`` compares the two on random traces).
+valid header (comm to flags, with the timestamp's seconds) and a recurring event text are
+parsed once and remembered (bounded), each line then costs two cuts, two lookups and a check
+of the timestamp's fraction. An event whose only string is a path (``open``) is remembered as
+a template around the path. Events with several strings (``argv``, ``rename``) are read by one
+pattern for their usual text. Whatever the remembered parts do not cover goes through the
+general per-line code, with the same result (``tests/unit/processing/test_fast_paths.py``
+compares the two on random and tricky traces). A large trace is parsed by a second process
+(:mod:`.trace_worker`).
 """
 
 from __future__ import annotations
@@ -39,11 +43,11 @@ from typing import Any, BinaryIO, Final
 
 __all__ = [
     "EVENT_FIELDS",
+    "FRACTION_MAX",
     "MAX_LINE",
     "NO_HEAD",
     "SYS_ENTER",
     "SYS_EXIT",
-    "TS_MATCH",
     "Head",
     "Known",
     "MalformedRecord",
@@ -397,8 +401,71 @@ def _body_shape(name: str, shape: _Shape) -> _BodyShape:
     return pattern, probed, order
 
 
+def _fields_order(spec: Spec) -> tuple[str, ...]:
+    """The order in which :func:`parse_fields` fills its dict: the simple fields at the right
+    end (right to left), then the rest from the left."""
+    hi = len(spec)
+    while hi > 0 and spec[hi - 1][1] in _SIMPLE:
+        hi -= 1
+    return tuple(name for name, _ in reversed(spec[hi:])) + tuple(name for name, _ in spec[:hi])
+
+
+def _strict_shape(name: str, spec: Spec) -> _BodyShape:
+    """The usual text of an event with several string fields (``argv``, ``rename``, the fork
+    tracepoint) as one pattern on the line's bytes, from its body on.
+
+    A string that is not the last of them must hold no ``"`` (a text no space), and may be
+    ``(fault)``; the last one runs to the simple fields after it, as :func:`parse_fields`
+    reads it. Where the pattern matches, :func:`parse_fields` takes the first candidate end of
+    each string (the only place its separator can start) and gives the same fields, within its
+    search budget; where it does not, :func:`parse_fields` decides. A string group is None
+    where the value was ``(fault)``.
+    """
+    loose = [i for i, (_, kind) in enumerate(spec) if kind not in _SIMPLE]
+    last = loose[-1]
+    parts = []
+    for i, (name_i, kind) in enumerate(spec):
+        if kind == INT:
+            value = r"(-?\d{1,20})"
+        elif kind == HEX:
+            value = r"(0x[0-9a-fA-F]{1,16})"
+        elif kind == STR:
+            value = r'(?:\(fault\)|"(.*)")' if i == last else r'(?:\(fault\)|"([^"]*)")'
+        else:
+            value = r"(.*)" if i == last else r"([^ ]*)"
+        parts.append(re.escape(name_i) + "=" + value)
+    probed = name not in _TRACEPOINTS
+    prefix = r"\(([^)]*)\)(?s:.)" if probed else ""
+    printed = [item for item, _ in spec]
+    order = tuple((item, printed.index(item) + 1 + probed) for item in _fields_order(spec))
+    pattern = re.compile((prefix + " ".join(parts)).encode("ascii"), re.ASCII | re.DOTALL)
+    return pattern, probed, order
+
+
 _BODY_SHAPES: Final[dict[str, _BodyShape]] = {
     name: _body_shape(name, shape) for name, shape in _SHAPES.items()
+} | {
+    name: _strict_shape(name, spec)
+    for name, spec in EVENT_FIELDS.items()
+    if name not in _SHAPES and sum(kind not in _SIMPLE for _, kind in spec) > 1
+}
+
+_PATH: Final = b'path="'
+_QUOTE: Final = b'"'
+
+
+def _path_group(name: str) -> int | None:
+    """The group of the ``path`` string in the body shape of an event whose only string it
+    is (``open``, ``unlink``, ``mkdir``...): such events are remembered as templates."""
+    spec = EVENT_FIELDS[name]
+    strings = [(field, kind) for field, kind in spec if kind not in _SIMPLE]
+    if strings != [("path", STR)] or name not in _SHAPES:
+        return None
+    return dict(_BODY_SHAPES[name][2])["path"]
+
+
+_PATH_GROUPS: Final[dict[str, int]] = {
+    name: group for name in EVENT_FIELDS if (group := _path_group(name)) is not None
 }
 
 # Process names repeat on nearly every line; decoding each distinct one once saves time.
@@ -504,21 +571,26 @@ def _body(event: str, body: str) -> tuple[str | None, dict[str, str | None]]:
 
 # --- the fast path -------------------------------------------------------------------------
 # Most of a trace is the same few header and event texts over and over, with a new timestamp
-# each time. A line is cut, with two searches, into its header (comm to flags), timestamp and
-# tail (": <event>: <fields>"); a header and a tail are each validated (and parsed) once and
-# remembered. The cut and the checks are those of the whole-line patterns above: the header
-# pattern is _FIXED_HEADER's up to the timestamp, the timestamp is checked on every line, and
-# an event name cannot begin with a digit, so a line whose parts are valid is a valid line
-# parsed exactly as the whole-line patterns parse it. Anything else (the parts not known valid,
-# a record being joined, an over-long line, a line ending in a line break) takes the general
+# each time. A line is cut at its first ": " (the end of the timestamp) into its stamp (the
+# header, comm to flags, and the timestamp's seconds) and tail ("<event>: <fields>"), and the
+# stamp at its last "." into the header with the seconds and the fraction of a second. A
+# header with its seconds and a tail are each validated (and parsed) once and remembered; the
+# fraction is checked on every line. The cut and the checks are those of the whole-line
+# patterns above: the header pattern is _FIXED_HEADER's up to the timestamp (a valid header
+# is 16 columns of comm and more, so the first ": " of a line with a valid header is past its
+# comm), the timestamp's seconds and fraction hold digits only (so its dot is the stamp's last
+# and the space before it the last before the ": "), and an event name cannot begin with a
+# digit, so a line whose parts are valid is a valid line parsed exactly as the whole-line
+# patterns parse it. Anything else (the parts not known valid, a ": " inside the comm, a
+# record being joined, an over-long line, a line ending in a line break) takes the general
 # path above, which counts and reports it.
 _HEAD = re.compile(
     rb"(.{16})-(\d{1,10}) +\( *(\d{1,10}|-+)\) +\[(\d{1,6})\] +(?:[^ \[\]]{1,16} +)?",
     re.ASCII | re.DOTALL,
 )
-_TS = re.compile(rb"\d{1,12}\.\d{1,9}", re.ASCII)
-TS_MATCH: Final = _TS.fullmatch
-"""``TS_MATCH(line, start, end)``: whether ``line[start:end]`` is a valid timestamp."""
+_SECONDS = re.compile(rb"\d{1,12}", re.ASCII)
+FRACTION_MAX: Final = 9
+"""Digits of a timestamp's fraction of a second, at most (its seconds: 1 to 12)."""
 _EVENT_NAME = re.compile(rb"[A-Za-z_]\w{0,63}", re.ASCII)
 _CACHE_MAX: Final = 4096
 _HEAD_MAX: Final = 160
@@ -528,11 +600,19 @@ _FAST_MIN_LINE: Final = 1024
 # Events whose text recurs: remembered after their first occurrence. Others (paths, argv,
 # child pids) are parsed each time.
 _RETURNS: Final = frozenset({"open_r", "connect_r", "unlink_r", "rename_r"})
-_RECURRING: Final = _RETURNS | {"exit"}
+_RECURRING: Final = frozenset(
+    name
+    for name, spec in EVENT_FIELDS.items()
+    if name not in _TRACEPOINTS and all(kind in _SIMPLE for _, kind in spec)
+)
+"""Events of numbers only (returns, exit codes, socket addresses, ptrace requests)."""
 
-Head = tuple[str, int, int | None, int]
-"""(comm, pid, tgid, cpu) of a record header."""
-NO_HEAD: Final[Head] = ("", -1, None, -1)
+Head = tuple[str, int, int | None, int, bytes]
+"""(comm, pid, tgid, cpu, stamp) of a record header; ``stamp`` is the text of the timestamp's
+seconds and dot where the header came with one (``b""`` otherwise)."""
+_Template = tuple[str, str | None, dict[str, str | None], str | None]
+"""(event, probe, fields with the path left to fill, variant) of an event text around a path."""
+NO_HEAD: Final[Head] = ("", -1, None, -1, b"")
 """What :attr:`TraceParser.heads` holds for a text that is not a valid header."""
 _NO_NAME: Final[tuple[str, str | None]] = ("", None)
 
@@ -541,13 +621,15 @@ SYS_EXIT: Final = 1
 
 SysBody = tuple[int, int, int | str, str, str]
 """(SYS_ENTER, nr, args text, nr text, args text) or (SYS_EXIT, nr, ret, nr text, ret text)."""
-SysRecord = tuple[Head, bytes, SysBody]
-"""A raw syscall record as :meth:`TraceParser.records` gives it: header, timestamp text, body."""
+SysRecord = tuple[Head, bytes | float, SysBody]
+"""A raw syscall record as :meth:`TraceParser.records` gives it: header, timestamp text (or
+value, from :mod:`.trace_worker`), body."""
 
 
 def sys_event(record: SysRecord) -> TraceEvent:
     """The :class:`TraceEvent` of a raw syscall record."""
-    (comm, pid, tgid, cpu), ts, body = record
+    head, ts, body = record
+    comm, pid, tgid, cpu = head[0], head[1], head[2], head[3]
     if body[0] == SYS_ENTER:
         return TraceEvent(
             comm, pid, tgid, cpu, float(ts), "sys_enter", {"nr": body[3], "args": body[4]}
@@ -615,9 +697,12 @@ class TraceParser:
         self.fast = max_line >= _FAST_MIN_LINE
         """Whether the remembered parts may be used (room for them within ``max_line``)."""
         self.heads: dict[bytes, Head] = {}
-        """Header text -> parsed header (:data:`NO_HEAD`: not a valid header)."""
+        """Header text with the timestamp's seconds -> parsed header (:data:`NO_HEAD`: not a
+        valid one)."""
         self.tails: dict[bytes, SysBody | Known] = {}
-        """Tail text (from the ``": "`` after the timestamp) -> its parsed body."""
+        """Tail text (after the ``": "`` that ends the timestamp) -> its parsed body."""
+        self._templates: dict[tuple[bytes, bytes], _Template] = {}
+        """The texts around the path of an event with no other string (see :meth:`fresh`)."""
         self._names: dict[bytes, tuple[str, str | None]] = {}
         self.pending: TraceEvent | None = None
         """A record whose text continues on the next line (a string held a line break)."""
@@ -631,35 +716,33 @@ class TraceParser:
     def records(self, lines: Iterable[bytes]) -> Generator[TraceEvent | SysRecord, None, None]:
         """Like :meth:`parse`, but a raw syscall record comes as a :data:`SysRecord` tuple
         (no event object is built for the bulk of a trace)."""
-        heads, tails, ts_ok = self.heads, self.tails, TS_MATCH
+        heads, tails = self.heads, self.tails
         fast = self.fast
         count = enters = exits = others = 0
         try:
             for raw in lines:
                 count += 1
                 if fast and self.pending is None:
-                    e = raw.find(b": ", 16)
-                    if e > 0:
-                        s = raw.rfind(b" ", 0, e) + 1
-                        key = raw[:s]
-                        head = heads.get(key)
-                        if head is None:
-                            head = self.head_of(key)
-                        if head is not NO_HEAD and ts_ok(raw, s, e) is not None:
-                            body = tails.get(raw[e:])
-                            if body is not None:
-                                if type(body) is tuple:
-                                    if body[0] == SYS_ENTER:
-                                        enters += 1
-                                    else:
-                                        exits += 1
-                                    yield (head, raw[s:e], body)
+                    stamp, _, tail = raw.partition(b": ")
+                    stamp, _, fraction = stamp.rpartition(b".")
+                    head = heads.get(stamp)
+                    if head is None:
+                        head = self.head_of(stamp)
+                    if head is not NO_HEAD and fraction.isdigit() and len(fraction) <= FRACTION_MAX:
+                        body = tails.get(tail)
+                        if body is not None:
+                            if type(body) is tuple:
+                                if body[0] == SYS_ENTER:
+                                    enters += 1
                                 else:
-                                    known: Known = body  # type: ignore[assignment]
-                                    others += 1
-                                    self.stats.by_event[known.name] += 1
-                                    yield known.event(head, float(raw[s:e]))
-                                continue
+                                    exits += 1
+                                yield (head, head[4] + fraction, body)
+                            else:
+                                known: Known = body  # type: ignore[assignment]
+                                others += 1
+                                self.stats.by_event[known.name] += 1
+                                yield known.event(head, float(head[4] + fraction))
+                            continue
                 record = self.line(raw)
                 if record is not None:
                     yield record
@@ -685,18 +768,26 @@ class TraceParser:
             self.stats.malformed += 1
             self.pending = None
 
-    def head_of(self, key: bytes) -> Head:
-        """Parse and remember a header text (the line up to its timestamp)."""
+    def head_of(self, stamp: bytes) -> Head:
+        """Parse and remember a header text with its timestamp's seconds (the line up to the
+        timestamp's dot)."""
         heads = self.heads
         if len(heads) >= _CACHE_MAX:
             heads.clear()
         head = NO_HEAD
-        if len(key) <= _HEAD_MAX:
-            match = _HEAD.fullmatch(key)
+        key, space, seconds = stamp.rpartition(b" ")
+        if space and len(key) < _HEAD_MAX and _SECONDS.fullmatch(seconds) is not None:
+            match = _HEAD.fullmatch(key + b" ")
             if match is not None:
                 comm, pid, tgid, cpu = match.groups()
-                head = (_comm(comm), int(pid), int(tgid) if tgid[0] != 0x2D else None, int(cpu))
-        heads[key] = head
+                head = (
+                    _comm(comm),
+                    int(pid),
+                    int(tgid) if tgid[0] != 0x2D else None,
+                    int(cpu),
+                    seconds + b".",
+                )
+        heads[stamp] = head
         return head
 
     def _name_of(self, raw: bytes) -> tuple[str, str | None]:
@@ -716,71 +807,145 @@ class TraceParser:
         if self.fast and self.pending is None:
             e = raw.find(b": ", 16)
             if e > 0:
-                s = raw.rfind(b" ", 0, e) + 1
-                key = raw[:s]
-                head = self.heads.get(key)
+                stamp, _, fraction = raw[:e].rpartition(b".")
+                head = self.heads.get(stamp)
                 if head is None:
-                    head = self.head_of(key)
-                if head is not NO_HEAD and TS_MATCH(raw, s, e) is not None:
-                    return self.uncached(raw, e, s, head)
+                    head = self.head_of(stamp)
+                if head is not NO_HEAD and fraction.isdigit() and len(fraction) <= FRACTION_MAX:
+                    return self.fresh(raw, raw[e + 2 :], head[4] + fraction, head)
         return self._general(raw)
 
-    def uncached(self, raw: bytes, e: int, s: int, head: Head) -> TraceEvent | SysRecord | None:
-        """:meth:`line` for a line whose header ``raw[:s]`` is ``head``, with a valid
-        timestamp ``raw[s:e]`` and a tail ``raw[e:]`` not remembered (yet)."""
-        record = self._fast_tail(raw, e, s, head)
+    def fresh(
+        self, raw: bytes, tail: bytes, ts: bytes, head: Head
+    ) -> TraceEvent | SysRecord | None:
+        """:meth:`line` for a line cut at its first ``": "`` past the comm (``tail`` follows
+        it) whose header is ``head``, with a valid timestamp ``ts`` and a tail not remembered
+        (yet).
+
+        An event whose only string is a path (``open``, ``unlink``...) recurs but for that
+        path: the texts before it (through the first ``path="``) and after it (from the last
+        ``"``) are remembered as a template once the body pattern has parsed a line with them
+        and cut the path exactly there (see :meth:`_fast_tail`). The parts before the path
+        have one way to match, and the path runs to the last place the text after it can
+        start, which is its last quote: a line made of the same two texts around another
+        path parses to the template's fields with that path.
+        """
+        row = self.templated(raw, tail, ts, head)
+        if row is not None:
+            return TraceEvent(*row)
+        record = self._fast_tail(raw, tail, ts, head)
         return record if record is not None else self._general(raw)
 
-    def _fast_tail(self, raw: bytes, e: int, s: int, head: Head) -> TraceEvent | SysRecord | None:
+    def templated(
+        self, raw: bytes, tail: bytes, ts: bytes, head: Head
+    ) -> (
+        tuple[str, int, int | None, int, float, str, dict[str, str | None], str | None, str | None]
+        | None
+    ):
+        """:meth:`fresh` for a line of a remembered template, as the fields of its
+        :class:`TraceEvent` in order (counted); None for any other line (not counted)."""
+        p = tail.find(_PATH)
+        if p > 0 and len(raw) <= self.max_line:
+            p += 6
+            q = tail.rfind(_QUOTE)
+            if q >= p:
+                template = self._templates.get((tail[:p], tail[q:]))
+                if template is not None:
+                    name, probe, base, variant = template
+                    fields = dict(base)
+                    fields["path"] = tail[p:q].decode("utf-8", "backslashreplace")
+                    stats = self.stats
+                    stats.parsed += 1
+                    stats.by_event[name] = stats.by_event.get(name, 0) + 1
+                    return (
+                        head[0],
+                        head[1],
+                        head[2],
+                        head[3],
+                        float(ts),
+                        name,
+                        fields,
+                        probe,
+                        variant,
+                    )
+        return None
+
+    def _fast_tail(
+        self, raw: bytes, tail: bytes, ts: bytes, head: Head
+    ) -> TraceEvent | SysRecord | None:
         """The record of a line with a valid header and timestamp whose tail is not known yet,
-        counted and its tail remembered if it recurs; None sends it to the general path."""
+        counted and its tail (or its template, see :meth:`fresh`) remembered if it recurs;
+        None sends it to the general path."""
         if len(raw) > self.max_line or raw[-1] in (10, 13):
             return None
-        colon = raw.find(b":", e + 2)
+        colon = tail.find(b":")
         if colon < 0:
             return None
-        found = self._names.get(raw[e + 2 : colon])
+        found = self._names.get(tail[:colon])
         if found is None:
-            found = self._name_of(raw[e + 2 : colon])
+            found = self._name_of(tail[:colon])
         if found is _NO_NAME:
             return None
         name, variant = found
-        spaced = raw[colon + 1 : colon + 2] == b" "
+        spaced = tail[colon + 1 : colon + 2] == b" "
         start = colon + 2 if spaced else colon + 1
         stats = self.stats
         if name in _SYS_NAMES:
-            sys_body = _sys_body(name, raw[start:])
+            sys_body = _sys_body(name, tail[start:])
             if sys_body is None:
                 return None
-            if len(raw) - e <= _TAIL_MAX:
-                self._remember(raw[e:], sys_body)
+            if len(tail) + 2 <= _TAIL_MAX:
+                self._remember(tail, sys_body)
             stats.parsed += 1
             stats.by_event[name] = stats.by_event.get(name, 0) + 1
-            return (head, raw[s:e], sys_body)
+            return (head, ts, sys_body)
         body_shape = _BODY_SHAPES.get(name) if spaced else None
-        match = body_shape[0].fullmatch(raw, start) if body_shape is not None else None
+        match = body_shape[0].fullmatch(tail, start) if body_shape is not None else None
         if match is not None:
             _, probed, order = body_shape  # type: ignore[misc]
             probe = match[1].decode("utf-8", "backslashreplace") if probed else None
-            fields: dict[str, str | None] = {
-                field: match[group].decode("utf-8", "backslashreplace") for field, group in order
-            }
+            fields: dict[str, str | None] = {}
+            for field, group in order:
+                value = match[group]
+                fields[field] = None if value is None else value.decode("utf-8", "backslashreplace")
+            group = _PATH_GROUPS.get(name)
+            if group is not None:
+                self._template(tail, match.span(group), name, probe, fields, variant)
         else:
             try:
-                probe, fields = _body(name, raw[start:].decode("utf-8", "backslashreplace"))
+                probe, fields = _body(name, tail[start:].decode("utf-8", "backslashreplace"))
             except MalformedRecord:
                 return None
-        if name in _RECURRING and len(raw) - e <= _TAIL_MAX:
+        if name in _RECURRING and len(tail) + 2 <= _TAIL_MAX:
             ret = None
             if name in _RETURNS:
                 value = fields.get("ret")
                 ret = 0 if value is None else int(value)
-            self._remember(raw[e:], Known(name, probe, dict(fields), variant, ret))
+            self._remember(tail, Known(name, probe, dict(fields), variant, ret))
         stats.parsed += 1
         stats.by_event[name] = stats.by_event.get(name, 0) + 1
         return TraceEvent(
-            head[0], head[1], head[2], head[3], float(raw[s:e]), name, fields, probe, variant
+            head[0], head[1], head[2], head[3], float(ts), name, fields, probe, variant
         )
+
+    def _template(
+        self,
+        tail: bytes,
+        span: tuple[int, int],
+        name: str,
+        probe: str | None,
+        fields: dict[str, str | None],
+        variant: str | None,
+    ) -> None:
+        """Remember the texts around the path of an event the body pattern parsed, if they
+        are where :meth:`fresh` cuts."""
+        p = tail.find(_PATH) + 6
+        if span != (p, tail.rfind(_QUOTE)) or p < 6:
+            return
+        templates = self._templates
+        if len(templates) >= _CACHE_MAX:
+            templates.clear()
+        templates[(tail[:p], tail[span[1] :])] = (name, probe, dict(fields), variant)
 
     def _remember(self, tail: bytes, body: SysBody | Known) -> None:
         tails = self.tails
@@ -878,22 +1043,27 @@ def read_trace_lines(
 
 
 def read_trace_chunks(
-    source: str | os.PathLike[str] | BinaryIO, max_line: int = MAX_LINE
+    source: str | os.PathLike[str] | BinaryIO,
+    max_line: int = MAX_LINE,
+    digest: Any = None,
 ) -> Iterator[list[bytes]]:
-    """The lines of :func:`read_trace_lines`, a list per chunk read."""
+    """The lines of :func:`read_trace_lines`, a list per chunk read; ``digest`` (a hashlib
+    object), if given, is updated with every byte read."""
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as handle:
-            yield from _chunked_lines(handle, max_line)
+            yield from _chunked_lines(handle, max_line, digest)
     else:
-        yield from _chunked_lines(source, max_line)
+        yield from _chunked_lines(source, max_line, digest)
 
 
-def _chunked_lines(handle: BinaryIO, max_line: int) -> Iterator[list[bytes]]:
+def _chunked_lines(handle: BinaryIO, max_line: int, digest: Any = None) -> Iterator[list[bytes]]:
     # Splitting large chunks in C is several times faster than readline() per line.
     limit = max_line + 3
     carry = b""
     skipping = False  # inside an over-long line already reported
     while chunk := handle.read(_READ_CHUNK):
+        if digest is not None:
+            digest.update(chunk)
         # A NUL stands for a line break inside a record (guest/trace_seal.py): rare, so
         # only a chunk holding one is looked at line by line.
         inner = INNER_BREAK in chunk or INNER_BREAK in carry

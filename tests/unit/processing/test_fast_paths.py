@@ -150,3 +150,56 @@ def test_remembered_parts_are_bounded() -> None:
     parser = TraceParser()
     assert sum(1 for _ in parser.parse(trace.lines)) == len(trace.lines)
     assert len(parser.heads) <= 4096 and len(parser.tails) <= 4096
+
+
+def _tricky_lines() -> list[bytes]:
+    """Records whose strings hold what the fast paths cut at: quotes, field names, (fault),
+    separators, ``path="``; each text twice or more, so that what the parser remembers of
+    the first is what parses the next."""
+    t = started(ROOT)
+    paths = ['/tmp/a', '/tmp/a" flags=0x1 mode=0x2', 'x path="y', '/tmp/q"', '"', '', 'a\\"b',
+             '/tmp/ sp', 'rel/p path="/etc/passwd" flags=0x8000', '/tmp/(fault)']  # fmt: skip
+    for path in paths * 2:
+        t.open(ROOT, path, flags=0x8241, mode=0o644)
+        t.add(ROOT, "unlink", f'dfd=-100 path="{path}"')
+        t.add(ROOT, "mkdir", f'dfd=3 path="{path}" mode=0x1ed')
+        t.add(ROOT, "chmod", f'path="{path}" mode=0x1a4')
+        t.add(ROOT, "chdir", f'path="{path}"')
+    t.add(ROOT, "chdir", "path=(fault)")
+    t.add(ROOT, "open", "dfd=-100 path=(fault) flags=0x0 mode=0x0")
+    words = ["job", 'a" a1="b', "(fault)", "", "x y", '"', "a2=(fault)", 'q"']
+    rng = random.Random(7)
+    for _ in range(60):
+        argc = rng.randint(0, 9)
+        values = ["(fault)" if rng.random() < 0.2 else f'"{rng.choice(words)}"' for _ in range(8)]
+        t.add(ROOT, "argv", f"argc={argc} " + " ".join(f"a{i}={v}" for i, v in enumerate(values)))
+        old, new = rng.choice(words), rng.choice(words)
+        t.add(ROOT, "rename", f'olddfd=-100 old="{old}" newdfd=-100 new="{new}" flags=0x0')
+        t.add(ROOT, "link", f'olddfd=-100 old="{old}" newdfd=-100 new=(fault)')
+        t.add(ROOT, "symlink", f'target="{old}" dfd=-100 path="{new}"')
+        comm, child = rng.choice(["sh", "a b", "x pid=1", ""]), rng.choice(["c", "d e", ""])
+        child_pid = rng.randint(200, 300)
+        fork = f"comm={comm} pid={ROOT} child_comm={child} child_pid={child_pid}"
+        t.add(ROOT, "sched_process_fork", fork)
+        t.add(ROOT, "sched_process_exec", f"filename=/bin/{child} pid={ROOT} old_pid={ROOT}")
+    return t.lines
+
+
+def test_tricky_strings_parse_as_the_general_path_parses_them() -> None:
+    lines = _tricky_lines()
+    fast, general = TraceParser(), TraceParser()
+    general.fast = False
+    assert [event_row(e) for e in fast.parse(lines)] == [event_row(e) for e in general.parse(lines)]
+    assert dataclasses.asdict(fast.stats) == dataclasses.asdict(general.stats)
+    assert fast._templates  # the paths went through templates
+
+
+def test_tricky_strings_give_the_model_the_events_give() -> None:
+    lines = _tricky_lines()
+    by_events = BehaviourBuilder(ROOT, "/", None, Limits(records=500))
+    events = TraceParser()
+    events.fast = False
+    by_events.feed_all(events.parse(lines))
+    by_lines = BehaviourBuilder(ROOT, "/", None, Limits(records=500))
+    by_lines.feed_lines(lines, TraceParser())
+    assert behaviour_dict(by_lines.finish()) == behaviour_dict(by_events.finish())

@@ -13,12 +13,13 @@ from importlib import resources
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from ... import __version__
 from ..atomic import write_atomic
 from ..models import SCHEMA_VERSION, Report
 from .page import build_page
+from .tables import Cell
 
 __all__ = ["CONTENT_SECURITY_POLICY", "render_html", "write_html"]
 
@@ -30,13 +31,33 @@ CONTENT_SECURITY_POLICY = (
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    return Environment(
+    environment = Environment(
         loader=PackageLoader("aasee.processing.html", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.globals["show"] = show
+    return environment
+
+
+def show(c: Cell) -> Markup:
+    """One cell: its text, a link when it has an ``href`` (one outside the page opens as an
+    external link), a span when it has a class or a title; every value escaped. (A
+    function rather than a template macro: a report has thousands of cells.)"""
+    text = escape(c.text)
+    if not (c.href or c.css or c.title):
+        return text
+    attributes = ""
+    if c.css:
+        attributes += f' class="{escape(c.css)}"'
+    if c.title:
+        attributes += f' title="{escape(c.title)}"'
+    if c.href:
+        external = "" if c.href.startswith("#") else ' rel="noreferrer noopener external"'
+        return Markup(f'<a href="{escape(c.href)}"{attributes}{external}>{text}</a>')
+    return Markup(f"<span{attributes}>{text}</span>")
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,7 @@ others still run.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -58,6 +59,8 @@ class ProcessingContext:
     errors: list[str] = field(default_factory=list)
     yara_rules: Any = None
     """The compiled YARA rules, loaded once by the first plugin that needs them."""
+    digests: dict[str, Future[str]] = field(default_factory=dict)
+    """SHA-256 of artefacts (by name) being computed beside the plugins (see the pipeline)."""
     # produced by plugins
     guest_clock: GuestClock | None = None
     clock_sync: ClockSync | None = None

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from ..behaviour import Behaviour, BehaviourBuilder
@@ -23,6 +25,7 @@ from ..net_join import attribute_traffic
 from ..pcap import analyse_pcap
 from ..text import decode_bytes
 from ..trace_parser import TraceParser, TraceStats, read_trace_lines
+from ..trace_worker import OffloadFailed, parsed_batches, worth_offloading
 from .base import Plugin, ProcessingContext
 
 __all__ = [
@@ -144,24 +147,33 @@ class BehaviourPlugin(Plugin):
     )
 
     def run(self, context: ProcessingContext) -> None:
-        parser = TraceParser()
         errors = context.errors
         guest, problem = resolve_arch(context.analysis.arch)
         if problem is not None:
             errors.append(f"guest architecture: {problem}")
-        builder = BehaviourBuilder(
-            context.root_pid, context.initial_cwd, context.guest_clock, context.limits, guest
-        )
+        builder = self._builder(context, guest)
+        parser = TraceParser()
         trace_path = context.artefacts.get("trace.log")
         if trace_path is None:
             errors.append("no kernel trace was recorded")
         else:
             try:
-                builder.feed_lines(read_trace_lines(trace_path), parser)
+                if self._offloaded(trace_path, builder, parser):
+                    if builder.trace_sha256 is not None and "trace.log" not in context.digests:
+                        # For the evidence listing: the other process hashed what it read.
+                        done: Future[str] = Future()
+                        done.set_result(builder.trace_sha256)
+                        context.digests["trace.log"] = done
+                else:
+                    if builder.fed:
+                        builder, parser = self._builder(context, guest), TraceParser()
+                    builder.feed_lines(read_trace_lines(trace_path), parser)
             except OSError as exc:
                 errors.append(f"kernel trace unreadable: {exc}")
             except Exception as exc:
-                # A defect met on hostile input must cost part of the behaviour, not the report.
+                # A defect met on hostile input must cost part of the behaviour, not the report
+                # (parsed by a second process, the lines are counted up to the end of the
+                # chunk the model stopped in).
                 logger.exception("trace processing failed")
                 errors.append(
                     f"trace processing stopped after line {parser.stats.lines}: "
@@ -194,6 +206,30 @@ class BehaviourPlugin(Plugin):
             truncated=dict(behaviour.truncated),
             floods=behaviour.floods,
         )
+
+    @staticmethod
+    def _builder(context: ProcessingContext, guest: GuestAbi) -> BehaviourBuilder:
+        return BehaviourBuilder(
+            context.root_pid, context.initial_cwd, context.guest_clock, context.limits, guest
+        )
+
+    @staticmethod
+    def _offloaded(trace_path: Path, builder: BehaviourBuilder, parser: TraceParser) -> bool:
+        """Feed the trace to ``builder`` as a second process parses it, when it is large
+        (see :mod:`..trace_worker`); False when it was not, or the other process failed (a
+        defect of the parse included): the trace is then parsed here, from the start, on a
+        fresh model. What the model raises is raised."""
+        if not worth_offloading(trace_path):
+            return False
+        batches = parsed_batches(trace_path)
+        try:
+            builder.feed_batches(batches, parser)
+        except OffloadFailed as exc:
+            logger.info("trace parsed in-process: %s", exc)
+            return False
+        finally:
+            batches.close()  # the other process is reaped (killed first if not done)
+        return True
 
     @staticmethod
     def _apply_root_exit(behaviour: Behaviour, context: ProcessingContext, guest: GuestAbi) -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "MEMORY_MANIFEST",
     "SCREENSHOTS_MANIFEST",
     "EvidencePlugin",
+    "file_sha256",
 ]
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,13 @@ class EvidencePlugin(Plugin):
             and sample.stat().st_size == context.sample.size
         ):
             hashes[SAMPLE_COPY] = context.sample.sha256
+        for name, future in context.digests.items():
+            # Computed while the other plugins ran (see the pipeline); if that failed, the
+            # listing hashes the file itself and reports what goes wrong.
+            try:
+                hashes[name] = future.result()
+            except Exception:
+                logger.debug("background hash of %s failed", name, exc_info=True)
         memory = _manifest(folder, MEMORY_MANIFEST, evidence.errors)
         if memory is not None:
             evidence.memory_dumps = _dumps(folder, memory, evidence.errors)
@@ -282,7 +290,7 @@ def _listing(folder: Path, known: Mapping[str, str], errors: list[str]) -> list[
             size = path.stat().st_size
             digest = known.get(name)
             if digest is None:
-                digest = _sha256(path)
+                digest = file_sha256(path)
         except OSError as exc:
             errors.append(f"{name}: {exc.strerror or exc}")
             continue
@@ -292,7 +300,8 @@ def _listing(folder: Path, known: Mapping[str, str], errors: list[str]) -> list[
     return listed
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):

@@ -16,7 +16,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from ..static.shell import BUILTINS, ShellCommand, parse_script, unwrap
+from ..static.shell import BUILTINS, ShellCommand, parse_script, plain_words, unwrap
 
 if TYPE_CHECKING:
     from ..static.models import ScriptCommand
@@ -96,10 +96,12 @@ class ShellScript:
 
 def program_name(filename: str, argv: list[str]) -> tuple[str, tuple[str, ...]]:
     """The program an exec ran and its arguments (busybox applets named by their applet)."""
-    name = posixpath.basename(filename) or filename
+    # posixpath.basename, without its checks (these are strings)
+    name = filename[filename.rfind("/") + 1 :] or filename
     args = tuple(argv[1:])
     if name == "busybox" and args:
-        return posixpath.basename(args[0]), args[1:]
+        first = args[0]
+        return first[first.rfind("/") + 1 :], args[1:]
     return name, args
 
 
@@ -341,5 +343,12 @@ def parse_shell(script: str) -> ShellScript:
     """The commands a shell script would run (split at ``;``, ``&&``, ``|``, newlines; those
     of ``$(...)``, ``sh -c`` and ``eval`` text included), wrappers and redirections removed."""
     text = script[:_SCRIPT_LIMIT]
+    words = plain_words(text, _COMMANDS_LIMIT)
+    if words is not None:
+        # One command of plain words (most sh -c texts): what the parser and _from_parsed
+        # make of it (no wrapper, assignment nor redirection to take off).
+        name = posixpath.basename(words[0]) or words[0]
+        command = Command(name, tuple(words[1:]), words[0], (), 0, 0, "shell", (), name in BUILTINS)
+        return ShellScript(text=text, commands=(command,))
     parsed = parse_script(text, max_commands=_COMMANDS_LIMIT)
     return ShellScript(text=text, commands=tuple(_from_parsed(c) for c in parsed.commands))

@@ -12,6 +12,7 @@ its error is recorded as ``signature <id>: <error>``.
 from __future__ import annotations
 
 import importlib
+import mmap
 import pkgutil
 import re
 from collections.abc import Iterable
@@ -20,16 +21,19 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..attack.lookup import problem_with
+from ..forking import Forked, OffloadFailed, can_fork, start_forked
 from . import rules as _rules
 from .base import CATEGORIES, SEVERITIES, Signature
 from .models import Evidence, SignatureMatch
-from .query import ReportIndex
+from .query import PendingEvidence, ReportIndex
 
 if TYPE_CHECKING:
     from ..models import Report
 
 __all__ = [
     "MAX_EVIDENCE",
+    "PARALLEL_RECORDS",
+    "PARALLEL_RULES",
     "SignatureSet",
     "all_signatures",
     "check_signature",
@@ -133,11 +137,13 @@ def _unique(evidence: Iterable[Evidence]) -> tuple[list[Evidence], int]:
     kept: list[Evidence] = []
     seen: set[str] = set()
     for item in evidence:
-        if item.ref in seen:
+        ref = item.ref
+        if ref in seen:
             continue
-        seen.add(item.ref)
+        seen.add(ref)
         if len(kept) < MAX_EVIDENCE:
-            kept.append(item)
+            pending: object = item
+            kept.append(pending.build() if isinstance(pending, PendingEvidence) else item)
         if len(seen) >= _MAX_COUNTED:
             break
     return kept, len(seen)
@@ -174,15 +180,114 @@ def run_signatures(
         signatures = all_signatures()
         errors.extend(signature_problems())
     ctx = ReportIndex(report)
+    rules = list(signatures)
     matches: list[SignatureMatch] = []
-    for cls in signatures:
-        try:
-            match = _run_one(cls(), ctx)
-        except Exception as exc:
-            # A defect in one rule, met on hostile data, must not cost the other rules.
-            errors.append(f"signature {cls.id}: {type(exc).__name__}: {exc}")
-            continue
-        if match is not None:
+    for match, error in _outcomes(rules, ctx):
+        if error is not None:
+            errors.append(error)
+        elif match is not None:
             matches.append(match)
     matches.sort(key=lambda m: (-_RANK[m.severity], m.id))
     return matches, errors
+
+
+_Outcome = tuple[SignatureMatch | None, str | None]
+
+
+def _run_rules(rules: Iterable[type[Signature]], ctx: ReportIndex) -> list[_Outcome]:
+    outcomes: list[_Outcome] = []
+    for cls in rules:
+        try:
+            outcomes.append((_run_one(cls(), ctx), None))
+        except Exception as exc:
+            # A defect in one rule, met on hostile data, must not cost the other rules.
+            outcomes.append((None, f"signature {cls.id}: {type(exc).__name__}: {exc}"))
+    return outcomes
+
+
+PARALLEL_RECORDS = 20_000
+"""Records (processes, files, network) from which the rules are shared with a forked child."""
+PARALLEL_RULES = 16
+"""Rules from which they are shared (fewer are not worth the fork)."""
+_PROVENANCE_RULES = frozenset(
+    {
+        "c2_ingress_tool_transfer",
+        "execution_download_chmod_exec",
+        "execution_download_script_run",
+        "execution_network_shell",
+        "execution_pipe_to_shell",
+        "execution_shell_escape",
+        "exfil_encrypted_protocol",
+    }
+)
+"""Bundled rules that ask where files' data came from (``ReportIndex.provenance``)."""
+
+
+def _records(report: Report) -> int:
+    files, network = report.files, report.network
+    lists = (files.read, files.written, files.created, files.deleted, files.renamed)
+    return (
+        len(report.processes)
+        + sum(len(records) for records in lists)
+        + len(network.connections)
+        + len(network.udp)
+        + len(network.flows)
+    )
+
+
+def _outcomes(rules: list[type[Signature]], ctx: ReportIndex) -> list[_Outcome]:
+    """Each rule's match or error, in order.
+
+    On a large report the rules are shared with a forked child (see :mod:`..forking`): the
+    indexes most rules use are made first (once, for both), then this process takes rules
+    from the front of the list and the child from the back until they meet, so that each
+    does about half whatever the rules cost. A rule's outcome does not depend on where it
+    ran; whatever happens to the child, the rules it did not report run here.
+    """
+    if len(rules) < PARALLEL_RULES or _records(ctx.report) < PARALLEL_RECORDS or not can_fork():
+        return _run_rules(rules, ctx)
+    ctx.warm()
+    # The rules that trace downloads go last: the child starts with them, and makes the
+    # provenance index alone.
+    order = [i for i, cls in enumerate(rules) if cls.id not in _PROVENANCE_RULES]
+    order += [i for i, cls in enumerate(rules) if cls.id in _PROVENANCE_RULES]
+    # The next rule from the front (written by this process only) and one past the next from
+    # the back (the child only); each reads the other's. Both may take the last rule between
+    # them: it then runs twice, to the same outcome.
+    shared = mmap.mmap(-1, 8)
+    ends = memoryview(shared).cast("i")
+    ends[0], ends[1] = 0, len(rules)
+
+    def from_back() -> dict[int, _Outcome]:
+        ran: dict[int, _Outcome] = {}
+        while (j := ends[1] - 1) >= ends[0]:
+            ends[1] = j
+            ran[order[j]] = _run_rules([rules[order[j]]], ctx)[0]
+        return ran
+
+    try:
+        child: Forked[dict[int, _Outcome]] | None = start_forked(from_back)
+    except OffloadFailed:
+        child = None
+    ours: dict[int, _Outcome] = {}
+    try:
+        while (i := ends[0]) < ends[1] or child is None and i < len(rules):
+            ends[0] = i + 1
+            ours[order[i]] = _run_rules([rules[order[i]]], ctx)[0]
+    except BaseException:
+        if child is not None:
+            child.close()
+        raise
+    theirs: dict[int, _Outcome] = {}
+    if child is not None:
+        try:
+            theirs = child.result()
+        except OffloadFailed:
+            theirs = {}
+    outcomes: list[_Outcome] = []
+    for i, cls in enumerate(rules):
+        found = ours.get(i) or theirs.get(i)
+        outcomes.append(found if found is not None else _run_rules([cls], ctx)[0])
+    ends.release()
+    shared.close()
+    return outcomes

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from ..modelbase import StrictModel
 from .commands import Command
 from .query import Found
 from .vocabulary import (
@@ -47,6 +48,7 @@ __all__ = [
     "domain_label",
     "entropy",
     "file_summary",
+    "has",
     "has_option",
     "has_short_flag",
     "in_dirs",
@@ -57,6 +59,7 @@ __all__ = [
     "outcome",
     "proc_sys_key",
     "sysctl_assignments",
+    "written_path",
 ]
 
 SYSTEM_DIRS = (
@@ -79,12 +82,34 @@ def in_dirs(path: str | None, dirs: tuple[str, ...]) -> bool:
     return path is not None and path.startswith(dirs)
 
 
+_HAS: dict[tuple[type, str], bool] = {}
+
+
+def has(item: object, name: str) -> bool:
+    """``hasattr(item, name)``, quick where a report model says no (its ``__getattr__`` is
+    slow): a model refuses fields it does not declare, so its instances all have the same
+    attributes."""
+    cls = type(item)
+    if not issubclass(cls, StrictModel):
+        return hasattr(item, name)
+    found = _HAS.get((cls, name))
+    if found is None:
+        found = _HAS[(cls, name)] = hasattr(item, name)
+    return found
+
+
+def written_path(item: Any) -> str:
+    """Where a write (its path) or a rename (its destination) put data."""
+    return str(item.dst) if has(item, "dst") else str(item.path)
+
+
 def outcome(record: Any) -> str:
     """`` (failed: EACCES)`` for an attempt that failed, else nothing."""
-    ok = getattr(record, "ok", None)
+    ok = record.ok if has(record, "ok") else None
     if ok is False:
-        return f" (failed: {getattr(record, 'error', None) or 'error'})"
-    result = getattr(record, "result", None)
+        error = record.error if has(record, "error") else None
+        return f" (failed: {error or 'error'})"
+    result = record.result if has(record, "result") else None
     if isinstance(result, str) and result != "ok":
         return f" ({result})"
     return ""
@@ -93,9 +118,9 @@ def outcome(record: Any) -> str:
 def file_summary(found: Found[Any], verb: str = "wrote") -> str:
     """One line for a file record: what happened to which path, and whether it failed."""
     item = found.item
-    if hasattr(item, "dst"):
+    if has(item, "dst"):
         return f"renamed {item.src} to {item.dst}{outcome(item)}"
-    if hasattr(item, "target"):
+    if has(item, "target"):
         return f"created {item.kind} {item.path} -> {item.target}{outcome(item)}"
     return f"{verb} {item.path}{outcome(item)}"
 

@@ -26,7 +26,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 from ..text import printable
 from .commands import (
@@ -113,9 +113,28 @@ class Found(Generic[R]):
     pid: int | None = None
 
     def evidence(self, summary: str) -> Evidence:
+        # Made in full only if the match keeps it (the engine keeps the first few and counts
+        # the rest): see PendingEvidence.
+        return cast(Evidence, PendingEvidence(self.ref, summary, self.process, self.pid))
+
+
+class PendingEvidence:
+    """Evidence as a rule gives it (:meth:`Found.evidence`), made into :class:`Evidence`
+    (:meth:`build`) if the match keeps it: most evidence of a rule that matches a long list
+    is only counted."""
+
+    __slots__ = ("pid", "process", "ref", "summary")
+
+    def __init__(self, ref: str, summary: str, process: str | None, pid: int | None) -> None:
+        self.ref = ref
+        self.summary = summary
+        self.process = process
+        self.pid = pid
+
+    def build(self) -> Evidence:
         return Evidence(
             ref=self.ref,
-            summary=printable(summary, _SUMMARY_LIMIT),
+            summary=printable(self.summary, _SUMMARY_LIMIT),
             process=self.process,
             pid=self.pid,
         )
@@ -271,7 +290,12 @@ def _start_of(process: Process) -> float:
 
 
 def _flags(record: FileAccess) -> frozenset[str]:
-    return frozenset(record.flags.split("|"))
+    return _flag_set(record.flags)
+
+
+@lru_cache(maxsize=1024)
+def _flag_set(flags: str) -> frozenset[str]:
+    return frozenset(flags.split("|"))
 
 
 def _expands(word: str) -> bool:
@@ -290,6 +314,22 @@ def _same_arguments(written: tuple[str, ...], traced: tuple[str, ...]) -> bool:
     return all(a == b or _expands(a) for a, b in zip(written, traced, strict=False))
 
 
+@lru_cache(maxsize=4096)
+def _public(ip: str) -> bool:
+    """:meth:`ReportIndex.is_public_destination` (an address recurs in many records)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return not (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+    )
+
+
 class ReportIndex:
     """Questions rules ask of one report. Build one per report; indexes are made lazily."""
 
@@ -297,6 +337,24 @@ class ReportIndex:
         self.report = report
         self._path_indexes: dict[str, _PathIndex[Any]] = {}
         self._file_entries: dict[str, list[tuple[str, Found[Any]]]] = {}
+
+    _SHARED: tuple[str, ...] = (
+        "_process_refs", "_names", "_children", "_children_by_start", "_commands",
+        "_commands_by_name", "_command_order", "_exec_commands", "_inline", "_runs",
+        "created_paths", "program_copies", "network_processes", "dns_names",
+    )  # fmt: skip
+    _SHARED_FILES: tuple[FileKind, ...] = (
+        "read", "written", "renamed", "renamed_src", "links", "deleted", "mkdir", "directories",
+    )  # fmt: skip
+
+    def warm(self) -> None:
+        """Make now the indexes most bundled rules ask for (processes, commands, programs
+        run, file indexes), as they would be made the first time a rule asks: before rules
+        are shared out between processes, so that each is made once."""
+        for name in self._SHARED:
+            getattr(self, name)
+        for kind in self._SHARED_FILES:
+            self._index(kind)
 
     # --- processes ---------------------------------------------------------------------
     @cached_property
@@ -689,7 +747,8 @@ class ReportIndex:
             if found.process is not None and found.item.ok is not False:
                 reads.setdefault(found.process, []).append(found)
         copying = {key for key, names in self._names.items() if names & _COPIERS and key in reads}
-        for write in self.all_files("written"):
+        # A write is a copy only if a copying process (or its printing child) made it.
+        for write in self.all_files("written") if copying else ():
             if write.item.ok is False:
                 continue
             source_key = write.process if write.process in copying else None
@@ -812,17 +871,7 @@ class ReportIndex:
     @staticmethod
     def is_public_destination(ip: str) -> bool:
         """Not loopback, link-local, multicast or unspecified: a real remote destination."""
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return not (
-            address.is_loopback
-            or address.is_link_local
-            or address.is_multicast
-            or address.is_unspecified
-            or address.is_reserved
-        )
+        return _public(ip)
 
     def kernel_settings(self) -> list[Found[KernelSetting]]:
         """Kernel tunables changed: writes under /proc/sys, and ``sysctl`` command lines

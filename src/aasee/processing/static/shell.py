@@ -51,6 +51,7 @@ __all__ = [
     "Redirect",
     "ShellCommand",
     "parse_script",
+    "plain_words",
     "shell_code",
     "unwrap",
 ]
@@ -918,9 +919,54 @@ class _Scan:
         state.heredocs = []
 
 
+_SIMPLE_TEXT = re.compile(r"[A-Za-z0-9_./,:@%+-]+(?: [A-Za-z0-9_./,:@%+-]+)*")
+"""Plain words (no quote, expansion, operator, redirection, glob, comment nor assignment)
+separated by single spaces."""
+_NOT_PLAIN_FIRST = _RESERVED_SKIP | {"{", "}", "for", "select", "case", "esac", "function", "[["}
+_HANDS_ON = _WRAPPERS | SHELLS | {"su", "runuser", "eval", "trap", "find"}
+"""Programs whose command line may hold more shell text (see ``_Scan.nested``)."""
+
+
+def plain_words(text: str, max_commands: int = MAX_COMMANDS) -> list[str] | None:
+    """The words of a text that is one command of plain words (``job 12``, ``id -u``: most
+    ``sh -c`` texts a trace holds), else None: the command's argv as the parser reads it,
+    nothing in them starting a construct, taking an assignment or handing text on to be
+    parsed again (see :func:`_plain_command`)."""
+    if max_commands < 1 or len(text) > MAX_TEXT or _SIMPLE_TEXT.fullmatch(text) is None:
+        return None
+    words = text.split(" ")
+    first = words[0]
+    if (
+        len(words) > MAX_ARGS
+        or first in _NOT_PLAIN_FIRST
+        or posixpath.basename(first) in _HANDS_ON
+        or max(map(len, words)) > MAX_WORD
+    ):
+        return None
+    return words
+
+
+def _plain_command(text: str, max_commands: int) -> ParsedScript | None:
+    """What the parser makes of a text of :func:`plain_words`, without running it; None for
+    any other text."""
+    words = plain_words(text, max_commands)
+    if words is None:
+        return None
+    kind: CommandKind = "builtin" if words[0] in BUILTINS else "program"
+    command = ShellCommand(argv=tuple(words), kind=kind)
+    return ParsedScript(commands=(command,), functions=(), truncated=False)
+
+
 def parse_script(text: str, *, max_commands: int = MAX_COMMANDS) -> ParsedScript:
     """The commands of the shell text ``text``, in the order they appear (the commands of a
     ``$(...)`` before the command using it). Never raises; see the module for the bounds."""
+    plain = _plain_command(text, max_commands)
+    if plain is not None:
+        return plain
+    return _parse_script(text, max_commands)
+
+
+def _parse_script(text: str, max_commands: int) -> ParsedScript:
     source = text[:MAX_TEXT]
     parser = _Parser(max(0, max_commands), RESCAN_FACTOR * len(source) + (1 << 16))
     try:

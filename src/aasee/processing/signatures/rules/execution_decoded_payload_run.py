@@ -67,7 +67,8 @@ class DecodedPayloadRun(Signature):
                 if decodes(command):
                     decoders[process.key] = command
         found: dict[str, tuple[Found[Any], Command]] = {}
-        for write in ctx.all_files("written"):
+        # Without a decoder no write holds decoded data.
+        for write in ctx.all_files("written") if decoders else ():
             if write.item.ok is False:
                 continue
             decoder = decoders.get(write.process or "")

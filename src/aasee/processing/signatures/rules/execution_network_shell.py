@@ -46,14 +46,20 @@ class NetworkShell(Signature):
     techniques = ("T1059.004",)
 
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
+        shells = []
+        for run in ctx.execs():
+            name, args = program_name(run.item.filename, run.item.argv)
+            if name in SHELL_NAMES:
+                command = Command(name, args)
+                if _interactive(command):
+                    shells.append((run, command))
+        if not shells:
+            return
         talks = self._network_records(ctx)
         first_talk: dict[str, tuple[float, Found[Any], str]] = {}
         for key, records in talks.items():
             first_talk[key] = min(records, key=lambda r: r[0])
-        for run in ctx.execs():
-            command = Command(*program_name(run.item.filename, run.item.argv))
-            if not _interactive(command):
-                continue
+        for run, command in shells:
             process = ctx.process(run.process)
             if process is None:
                 continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..base import Signature
+from ..facts import written_path
 from ..models import Evidence
 from ..query import ReportIndex
 
@@ -24,7 +25,7 @@ class WrittenFileRun(Signature):
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
         written: dict[str, float] = {}
         for found in [*ctx.all_files("written"), *ctx.all_files("renamed")]:
-            path = found.item.dst if hasattr(found.item, "dst") else found.item.path
+            path = written_path(found.item)
             if found.item.ok is not False:
                 written[path] = min(found.item.time, written.get(path, found.item.time))
         for run in ctx.runs():

@@ -6,7 +6,7 @@ import posixpath
 from collections.abc import Iterator
 
 from ..base import Signature
-from ..facts import file_summary
+from ..facts import file_summary, written_path
 from ..models import Evidence
 from ..query import ReportIndex
 
@@ -33,7 +33,7 @@ class Defacement(Signature):
             if not ctx.installing(found.process) and "pam_motd" not in ctx.names(found.process):
                 yield found.evidence(file_summary(found))
         for found in ctx.modified(WEB_ROOTS):
-            path = found.item.dst if hasattr(found.item, "dst") else found.item.path
+            path = written_path(found.item)
             if posixpath.basename(path).lower() in FRONT_PAGES and not ctx.installing(
                 found.process
             ):

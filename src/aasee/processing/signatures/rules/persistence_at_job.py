@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..base import Signature
-from ..facts import command_summary, file_summary
+from ..facts import command_summary, file_summary, written_path
 from ..models import Evidence
 from ..query import ReportIndex
 
@@ -31,6 +31,6 @@ class AtJob(Signature):
             if not NOT_QUEUING & set(run.item.args):
                 yield run.evidence(command_summary(run))
         for found in ctx.modified(AT_SPOOLS):
-            name = found.item.dst if hasattr(found.item, "dst") else found.item.path
+            name = written_path(found.item)
             if not name.endswith((".SEQ", "/.SEQ")):
                 yield found.evidence(file_summary(found))

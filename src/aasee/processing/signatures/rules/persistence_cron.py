@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..base import Signature
-from ..facts import command_summary, file_summary
+from ..facts import command_summary, file_summary, written_path
 from ..models import Evidence
 from ..query import ReportIndex
 
@@ -39,7 +39,7 @@ class CronPersistence(Signature):
 
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
         for found in ctx.modified(CRON_PATHS):
-            path = found.item.dst if hasattr(found.item, "dst") else found.item.path
+            path = written_path(found.item)
             if not path.startswith(AT_SPOOLS) and not ctx.installing(found.process):
                 yield found.evidence(file_summary(found))
         for run in ctx.commands("crontab"):

@@ -6,7 +6,7 @@ import posixpath
 from collections.abc import Iterator
 
 from ..base import Signature
-from ..facts import file_summary
+from ..facts import file_summary, written_path
 from ..models import Evidence
 from ..query import ReportIndex
 
@@ -37,7 +37,7 @@ class WebShell(Signature):
 
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
         for found in ctx.modified(WEB_ROOTS):
-            path = found.item.dst if hasattr(found.item, "dst") else found.item.path
+            path = written_path(found.item)
             name = posixpath.basename(path).lower()
             if name.endswith(SERVER_SCRIPTS) and not ctx.installing(found.process):
                 yield found.evidence(file_summary(found))

@@ -7,12 +7,14 @@ import posixpath
 from collections.abc import Iterator
 
 from ..base import Signature
-from ..facts import file_summary
+from ..facts import file_summary, written_path
 from ..models import Evidence
 from ..query import ReportIndex
 
 
 def trailing_space(path: str) -> bool:
+    if " " not in path and path.isascii() and path.isprintable():
+        return False  # no blank at all (ASCII blanks but the space are not printable)
     return any(part != part.rstrip() for part in path.split("/") if part)
 
 
@@ -35,6 +37,6 @@ class FilenameTrailingSpace(Signature):
                     f"{run.item.summary} (the name ends in a blank: {run.item.path!r})"
                 )
         for found in [*ctx.all_files("written"), *ctx.all_files("renamed")]:
-            path = found.item.dst if hasattr(found.item, "dst") else found.item.path
+            path = written_path(found.item)
             if trailing_space(path) and posixpath.basename(path.rstrip("/")):
                 yield found.evidence(file_summary(found) + " (the name ends in a blank)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..base import Signature
-from ..facts import file_summary
+from ..facts import file_summary, written_path
 from ..models import Evidence
 from ..query import ReportIndex
 
@@ -58,7 +58,7 @@ class HiddenSystemFile(Signature):
             *ctx.files("renamed", SCOPES),
         ]
         for found in records:
-            path = found.item.dst if hasattr(found.item, "dst") else found.item.path
+            path = written_path(found.item)
             if path.startswith(NOT_HIDING) or any(t in path for t in PACKAGE_TREES):
                 continue
             if ctx.installing(found.process) or ctx.names(found.process) & LANGUAGE_INSTALLERS:

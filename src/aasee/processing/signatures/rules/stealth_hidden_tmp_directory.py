@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..base import Signature
-from ..facts import TEMP_DIRS, file_summary
+from ..facts import TEMP_DIRS, file_summary, written_path
 from ..models import Evidence
 from ..query import ReportIndex
 
@@ -50,7 +50,7 @@ class HiddenTempFiles(Signature):
             if hidden_name(found.item.path):
                 yield found.evidence(file_summary(found, "created directory"))
         for found in [*ctx.files("written", HIDDEN), *ctx.files("renamed", HIDDEN)]:
-            path = found.item.dst if hasattr(found.item, "dst") else found.item.path
+            path = written_path(found.item)
             if hidden_name(path):
                 yield found.evidence(file_summary(found))
         for run in ctx.runs():
