@@ -24,7 +24,7 @@ from aasee.images.wine_prefix import WINE_IMAGE
 from aasee.service.analysis import AnalysisOptions, make_snapshot, run_analysis, warm_target
 
 pytestmark = pytest.mark.vm
-PROGRAMS = Path(__file__).parent / "programs"
+PROGRAMS = Path(__file__).parent / "programs" / "windows"
 TIMEOUT = 30.0
 
 
