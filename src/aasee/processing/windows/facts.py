@@ -66,3 +66,22 @@ def file_ops(ctx: Any, ops: tuple[str, ...], path_pattern: str) -> Iterator[tupl
         target = item.destination if item.op == "renamed" and item.destination else item.path
         if item.op in ops and compiled.search(target):
             yield index, item
+
+
+def started_programs(ctx: Any, *names: str) -> Iterator[Any]:
+    """Evidence of each Windows process running one of ``names`` (lower-case image names)
+    that the sample's own tree started (the sample itself excluded), with its parent."""
+    windows = section(ctx)
+    if windows is None:
+        return
+    root = ctx.root
+    for index, process in enumerate(windows.processes):
+        if process.image_name.lower() in names and (root is None or process.key != root.key):
+            parent = next((p for p in windows.processes if p.key == process.parent), None)
+            via = f"{parent.image_name} -> " if parent is not None else ""
+            yield evidence(
+                f"/windows/processes/{index}",
+                f"{via}{process.command_line}",
+                process.key,
+                process.pid,
+            )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...windows.facts import evidence, section
+from ...windows.facts import started_programs
 from ..base import Signature
 from ..models import Evidence
 from ..query import ReportIndex
@@ -23,22 +23,4 @@ class WindowsScriptHost(Signature):
     families = ()
 
     def match(self, ctx: ReportIndex) -> Iterator[Evidence]:
-        yield from _children(ctx, "wscript.exe", "cscript.exe")
-
-
-def _children(ctx: ReportIndex, *names: str) -> Iterator[Evidence]:
-    """Windows processes running one of ``names`` that the sample's own tree started."""
-    windows = section(ctx)
-    if windows is None:
-        return
-    root = ctx.root
-    for index, process in enumerate(windows.processes):
-        if process.image_name.lower() in names and (root is None or process.key != root.key):
-            parent = next((p for p in windows.processes if p.key == process.parent), None)
-            via = f"{parent.image_name} -> " if parent is not None else ""
-            yield evidence(
-                f"/windows/processes/{index}",
-                f"{via}{process.command_line}",
-                process.key,
-                process.pid,
-            )
+        yield from started_programs(ctx, "wscript.exe", "cscript.exe")
