@@ -19,7 +19,15 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, Pipe
 from typing import Final, Generic, TypeVar
 
-__all__ = ["STALL", "Forked", "OffloadFailed", "can_fork", "end_child", "start_forked"]
+__all__ = [
+    "STALL",
+    "Forked",
+    "OffloadFailed",
+    "can_fork",
+    "end_child",
+    "fork_child",
+    "start_forked",
+]
 
 T = TypeVar("T")
 
@@ -75,9 +83,16 @@ class Forked(Generic[T]):
         end_child(self.pid, kill=not self._done)
 
 
-def start_forked(work: Callable[[], T]) -> Forked[T]:
-    """Run ``work`` in a forked child; raises :class:`OffloadFailed` if it cannot start."""
+def fork_child(
+    work: Callable[[Connection], None],
+    prepare: Callable[[Connection], None] | None = None,
+) -> tuple[int, Connection]:
+    """Fork a child that runs ``work(writer)`` (its life: :func:`run_child`); the parent gets
+    the child's pid and the reading end. ``prepare(writer)`` runs before the fork. Raises
+    :class:`OffloadFailed` if the fork fails."""
     reader, writer = Pipe(duplex=False)
+    if prepare is not None:
+        prepare(writer)
     try:
         pid = os.fork()
     except OSError as exc:
@@ -85,8 +100,14 @@ def start_forked(work: Callable[[], T]) -> Forked[T]:
         writer.close()
         raise OffloadFailed(f"fork: {exc}") from exc
     if pid == 0:  # pragma: no cover - the child (coverage does not follow the fork)
-        run_child(reader, writer, lambda: writer.send_bytes(_pickled(("ok", work()))))
+        run_child(reader, writer, lambda: work(writer))
     writer.close()
+    return pid, reader
+
+
+def start_forked(work: Callable[[], T]) -> Forked[T]:
+    """Run ``work`` in a forked child; raises :class:`OffloadFailed` if it cannot start."""
+    pid, reader = fork_child(lambda writer: writer.send_bytes(_pickled(("ok", work()))))
     return Forked(pid, reader)
 
 

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import pickle
 from array import array
 from collections import Counter
 from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass
-from multiprocessing.connection import Connection, Pipe
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Final
 
-from .forking import STALL, OffloadFailed, can_fork, end_child, run_child
+from .forking import STALL, OffloadFailed, can_fork, end_child, fork_child
 from .trace_parser import (
     FRACTION_MAX,
     NO_HEAD,
@@ -147,18 +146,10 @@ def parsed_batches(path: Path, stall: float = STALL) -> Generator[Batch, None, N
     """The batches of ``path``'s records, parsed by a forked child. Raises
     :class:`OffloadFailed` (at the start or part way) when that does not work out; closing
     the iterator early ends the child."""
-    reader, writer = Pipe(duplex=False)
-    _widen(writer)
-    try:
-        pid = os.fork()
-    except OSError as exc:
-        reader.close()
-        writer.close()
-        raise OffloadFailed(f"fork: {exc}") from exc
-    if pid == 0:  # pragma: no cover - the child (coverage does not follow the fork)
-        send = writer.send_bytes
-        run_child(reader, writer, lambda: produce(path, lambda b: send(pickle.dumps(b, -1))))
-    writer.close()
+    pid, reader = fork_child(
+        lambda writer: produce(path, lambda b: writer.send_bytes(pickle.dumps(b, -1))),
+        prepare=_widen,
+    )
     finished = False
     try:
         while True:
